@@ -17,3 +17,8 @@
 // nn (layers, networks, initialisers)
 
 // optim (optimisers, schedules, losses) and io (parameter files, .npy)
+#include "nde/optim/sgd.hpp"
+#include "nde/optim/adam.hpp"
+#include "nde/optim/clip.hpp"
+#include "nde/optim/schedule.hpp"
+#include "nde/optim/loss.hpp"
