@@ -1,0 +1,133 @@
+/// \file
+/// \brief What a solve returns: output times and states, statistics, status, the
+/// recorded step times, and the dense solution that can be evaluated anywhere in [t0, t1].
+#pragma once
+
+#include "nde/core/concepts.hpp"
+#include "nde/core/status.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace nde {
+
+/// \brief Work done by a solve.
+struct solve_stats {
+  std::size_t rhs_evals = 0;       ///< Evaluations of the vector field (including the initial-step guess).
+  std::size_t accepted_steps = 0;  ///< Steps kept.
+  std::size_t rejected_steps = 0;  ///< Steps retried with a smaller dt (error too large, or NaN/Inf).
+};
+
+/// \brief Piecewise-polynomial solution of a solve: on step i, `y(t) = Σ_j c_ij θ^j` with
+/// θ = (t - t_i) / (t_{i+1} - t_i), the method's own dense output.
+///
+/// Evaluation costs one binary search over the steps plus a Horner sum (O(log n + degree·N)).
+/// Storage: (degree + 1) states per accepted step.
+/// \tparam T time scalar. \tparam State state type.
+template <time_scalar T, state State>
+class dense_solution {
+ public:
+  /// \brief True when nothing was recorded (the solve did not ask for `dense`).
+  [[nodiscard]] bool empty() const noexcept { return m_times.empty(); }
+  /// \brief First time covered (t0).
+  [[nodiscard]] T t_begin() const { return m_times.front(); }
+  /// \brief Last time covered (t1, or where a failed solve stopped).
+  [[nodiscard]] T t_end() const { return m_times.back(); }
+  /// \brief Number of steps (polynomial pieces).
+  [[nodiscard]] std::size_t segments() const noexcept { return m_times.empty() ? 0 : m_times.size() - 1; }
+  /// \brief Step boundaries t0, t1, … (monotone in the direction of integration).
+  [[nodiscard]] const std::vector<T>& step_times() const noexcept { return m_times; }
+
+  /// \brief Writes y(t) into `out` without allocating (once `out` has the state's shape).
+  /// \return `status::invalid_input` if t is NaN or outside the covered interval, or if the
+  /// solution is empty; `out` is then left unchanged.
+  status evaluate(T t, State& out) const {
+    if (m_times.empty() || !(within(t))) return status::invalid_input;
+    if (m_times.size() == 1) {
+      out = m_start;
+      return status::success;
+    }
+    const bool forward = m_times.back() > m_times.front();
+    // Index of the first boundary strictly after t (in the direction of integration).
+    const auto after = forward ? std::upper_bound(m_times.begin(), m_times.end(), t)
+                               : std::upper_bound(m_times.begin(), m_times.end(), t, std::greater<T>{});
+    std::size_t segment = static_cast<std::size_t>(after - m_times.begin());
+    segment = std::clamp<std::size_t>(segment, 1, m_times.size() - 1) - 1;
+    const T t0 = m_times[segment];
+    const T t1 = m_times[segment + 1];
+    const auto theta = static_cast<scalar_of_t<State>>((t - t0) / (t1 - t0));
+    const std::size_t first = segment * m_terms;
+    out = m_coefficients[first + m_terms - 1];
+    for (std::size_t j = m_terms - 1; j-- > 0;) {
+      out *= theta;
+      out += m_coefficients[first + j];
+    }
+    return status::success;
+  }
+
+  /// \brief y(t); throws `nde::error` (invalid_input) if t is outside the covered interval.
+  [[nodiscard]] State operator()(T t) const {
+    State out = m_start;
+    if (evaluate(t, out) != status::success)
+      throw error(status::invalid_input, "dense_solution evaluated at t = " + std::to_string(t) +
+                                             ", outside the solved interval or on an empty solution");
+    return out;
+  }
+
+  /// \name Used by the solve driver
+  /// \{
+  /// \brief Starts a new solution at (t0, y0) with polynomials of `degree`.
+  void start(T t0, const State& y0, int degree) {
+    m_times.assign(1, t0);
+    m_coefficients.clear();
+    m_start = y0;
+    m_terms = static_cast<std::size_t>(degree) + 1;
+  }
+  /// \brief Appends the step ending at t1 with monomial coefficients `coefficients[0..degree]`.
+  template <class Coefficients>
+  void append(T t1, const Coefficients& coefficients) {
+    m_times.push_back(t1);
+    for (std::size_t j = 0; j < m_terms; ++j) m_coefficients.push_back(coefficients[j]);
+  }
+  /// \brief Forgets everything.
+  void clear() {
+    m_times.clear();
+    m_coefficients.clear();
+  }
+  /// \}
+
+ private:
+  [[nodiscard]] bool within(T t) const {
+    const T lo = std::min(m_times.front(), m_times.back());
+    const T hi = std::max(m_times.front(), m_times.back());
+    return t >= lo && t <= hi;
+  }
+
+  std::vector<T> m_times;
+  std::vector<State> m_coefficients;
+  State m_start;
+  std::size_t m_terms = 1;
+};
+
+/// \brief Result of `nde::solve`.
+///
+/// On failure `status` says why, `message` names the problem (time, step size), and `ts`/`ys`
+/// hold the outputs reached before the failure.
+template <time_scalar T, state State>
+struct solution {
+  std::vector<T> ts;                 ///< Output times (see `save_at`).
+  std::vector<State> ys;             ///< States at `ts`.
+  solve_stats stats;                 ///< Work counters.
+  nde::status status = nde::status::success;  ///< Outcome.
+  std::string message;               ///< Empty on success; otherwise what went wrong.
+  std::vector<T> step_times;         ///< t0 and every accepted step end, if `record_steps`.
+  dense_solution<T, State> dense;    ///< Evaluable solution, if `dense` was requested.
+
+  /// \brief True when the solve reached t1 without error.
+  [[nodiscard]] bool success() const noexcept { return status == nde::status::success; }
+};
+
+}  // namespace nde
