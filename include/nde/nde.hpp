@@ -13,6 +13,25 @@
 #include "nde/core/parameter_layout.hpp"
 
 // solvers, step_size, integrate, testing (solver core)
+#include "nde/core/concepts.hpp"
+#include "nde/solvers/butcher_tableau.hpp"
+#include "nde/solvers/explicit_rk.hpp"
+#include "nde/solvers/euler.hpp"
+#include "nde/solvers/midpoint.hpp"
+#include "nde/solvers/heun.hpp"
+#include "nde/solvers/rk4.hpp"
+#include "nde/solvers/rk38.hpp"
+#include "nde/solvers/bosh3.hpp"
+#include "nde/solvers/dopri5.hpp"
+#include "nde/solvers/tsit5.hpp"
+#include "nde/step_size/error_norm.hpp"
+#include "nde/step_size/constant_step.hpp"
+#include "nde/step_size/fixed_times.hpp"
+#include "nde/step_size/pi_controller.hpp"
+#include "nde/integrate/save_at.hpp"
+#include "nde/integrate/solution.hpp"
+#include "nde/integrate/solve.hpp"
+#include "nde/testing/convergence.hpp"
 
 // nn (layers, networks, initialisers)
 
