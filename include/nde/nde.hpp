@@ -41,3 +41,13 @@
 #include "nde/optim/clip.hpp"
 #include "nde/optim/schedule.hpp"
 #include "nde/optim/loss.hpp"
+#include "nde/io/common.hpp"
+#include "nde/io/parameter_file.hpp"
+#include "nde/io/npy.hpp"
+#include "nde/io/npz.hpp"
+
+// models and gradients (neural_ode, differentiable fields, adjoint methods)
+#include "nde/models/differentiable_field.hpp"
+#include "nde/gradients/gradient_methods.hpp"
+#include "nde/gradients/discrete_reverse.hpp"
+#include "nde/models/neural_ode.hpp"

@@ -1,0 +1,303 @@
+/// \file
+/// \brief Reads NumPy `.npy` arrays of `float32`/`float64` (format versions 1.0, 2.0
+/// and 3.0; C or Fortran order; little- or big-endian).
+///
+/// Format (NumPy Enhancement Proposal 1, "A Simple File Format for NumPy Arrays", and
+/// `numpy/lib/format.py`): the 6 bytes `\x93NUMPY`; major and minor version bytes;
+/// the header length, a 2-byte (v1.0) or 4-byte (v2.0, v3.0) little-endian integer;
+/// that many bytes of header, an ASCII (v3.0: UTF-8) Python dict literal such as
+/// `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }` padded with spaces
+/// and ended by a newline; then the raw data, exactly prod(shape) items.
+///
+/// ## Layout mapping
+///
+/// A loaded \ref npy_array always holds its values in **column-major order** (first
+/// index fastest), whatever the file's order, because that is how nde stores blocks:
+/// a PyTorch `Linear.weight` saved as a C-order `(out, in)` array becomes the values
+/// of an Eigen `out x in` matrix, i.e. exactly the `{out, in}` block of a
+/// \ref nde::parameter_layout. For rank >= 3 the same rule holds (element
+/// `(i0, i1, ...)` lands at `i0 + d0*(i1 + d1*(i2 + ...))`).
+///
+/// The header is parsed by a small hand-written parser (no `eval`), every length is
+/// checked against the bytes present, the element count is overflow-checked and must
+/// match the data length exactly, so a malformed file can never cause an
+/// allocation larger than the input.
+#pragma once
+
+#include "nde/io/common.hpp"
+#include "nde/io/detail/bytes.hpp"
+#include "nde/io/detail/file.hpp"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nde::io {
+
+/// \brief Most dimensions a `.npy` array may have (NumPy's own limit is 64).
+inline constexpr std::size_t npy_max_rank = 64;
+
+/// \brief A decoded `.npy` array.
+template <class Scalar>
+struct npy_array {
+  std::vector<std::int64_t> shape;                  ///< NumPy shape; `{}` for a 0-d array.
+  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> values;  ///< prod(shape) values in column-major order.
+  scalar_type stored_type = scalar_type::float64;   ///< The dtype in the file.
+  bool fortran_order = false;                       ///< The order in the file (informational).
+
+  /// \brief A rank-2 array as an Eigen matrix view (rank 1: a column; rank 0: 1x1).
+  /// \throws nde::error (`invalid_input`) for rank > 2.
+  [[nodiscard]] Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>> matrix() const {
+    if (shape.size() > 2) throw error(status::invalid_input, "npy_array::matrix: rank > 2");
+    const Eigen::Index rows = shape.empty() ? 1 : shape[0];
+    const Eigen::Index cols = shape.size() == 2 ? shape[1] : 1;
+    return {values.data(), rows, cols};
+  }
+};
+
+namespace detail {
+
+struct npy_header {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<std::int64_t> shape;
+};
+
+// Parser for the restricted Python literal grammar NumPy writes: a dict with string
+// keys whose values are strings, True/False, or tuples of non-negative integers.
+class npy_header_parser {
+ public:
+  explicit npy_header_parser(std::string_view text) : m_text(text) {}
+
+  io_status parse(npy_header& header) {
+    bool have_descr = false, have_order = false, have_shape = false;
+    skip_space();
+    if (!eat('{')) return fail("expected '{'");
+    while (true) {
+      skip_space();
+      if (eat('}')) break;
+      std::string key;
+      if (!string_literal(key)) return fail("expected a quoted key");
+      skip_space();
+      if (!eat(':')) return fail("expected ':' after '" + key + "'");
+      skip_space();
+      if (key == "descr") {
+        if (have_descr) return fail("duplicate key 'descr'");
+        have_descr = true;
+        if (!string_literal(header.descr)) return fail("'descr' must be a string such as '<f4' (structured dtypes are not supported)");
+      } else if (key == "fortran_order") {
+        if (have_order) return fail("duplicate key 'fortran_order'");
+        have_order = true;
+        if (m_text.substr(m_position, 4) == "True") header.fortran_order = true, m_position += 4;
+        else if (m_text.substr(m_position, 5) == "False") header.fortran_order = false, m_position += 5;
+        else return fail("'fortran_order' must be True or False");
+      } else if (key == "shape") {
+        if (have_shape) return fail("duplicate key 'shape'");
+        have_shape = true;
+        if (auto shape_ok = shape(header.shape); !shape_ok) return shape_ok;
+      } else {
+        return fail("unexpected key '" + key.substr(0, 64) + "'");
+      }
+      skip_space();
+      if (eat(',')) continue;
+      skip_space();
+      if (eat('}')) break;
+      return fail("expected ',' or '}'");
+    }
+    skip_space();
+    if (m_position != m_text.size()) return fail("unexpected text after the dict");
+    if (!have_descr || !have_order || !have_shape)
+      return io_status::failure("bad .npy header: it must have the keys 'descr', 'fortran_order' and 'shape'");
+    return {};
+  }
+
+ private:
+  io_status fail(const std::string& what) const {
+    return io_status::failure("bad .npy header at character " + std::to_string(m_position) + ": " + what);
+  }
+  bool eat(char c) {
+    if (m_position < m_text.size() && m_text[m_position] == c) return ++m_position, true;
+    return false;
+  }
+  void skip_space() {
+    while (m_position < m_text.size() && (m_text[m_position] == ' ' || m_text[m_position] == '\t' ||
+                                          m_text[m_position] == '\n' || m_text[m_position] == '\r'))
+      ++m_position;
+  }
+  bool string_literal(std::string& out) {
+    if (m_position >= m_text.size()) return false;
+    const char quote = m_text[m_position];
+    if (quote != '\'' && quote != '"') return false;
+    const auto end = m_text.find(quote, m_position + 1);
+    if (end == std::string_view::npos) return false;
+    const auto body = m_text.substr(m_position + 1, end - m_position - 1);
+    if (body.find('\\') != std::string_view::npos) return false;  // escapes never occur in valid headers
+    out.assign(body);
+    m_position = end + 1;
+    return true;
+  }
+  io_status shape(std::vector<std::int64_t>& dims) {
+    dims.clear();
+    if (!eat('(')) return fail("'shape' must be a tuple");
+    while (true) {
+      skip_space();
+      if (eat(')')) return {};
+      if (m_position >= m_text.size() || m_text[m_position] < '0' || m_text[m_position] > '9')
+        return fail("expected a non-negative integer in 'shape'");
+      std::uint64_t value = 0;
+      while (m_position < m_text.size() && m_text[m_position] >= '0' && m_text[m_position] <= '9') {
+        value = value * 10 + static_cast<std::uint64_t>(m_text[m_position++] - '0');
+        if (value > (std::uint64_t{1} << 62)) return fail("absurd dimension in 'shape'");
+      }
+      eat('L');  // Python 2 long literal, in files written by old NumPy
+      if (dims.size() == npy_max_rank) return fail("more than 64 dimensions");
+      dims.push_back(static_cast<std::int64_t>(value));
+      skip_space();
+      if (eat(',')) continue;
+      skip_space();
+      if (eat(')')) return {};
+      return fail("expected ',' or ')' in 'shape'");
+    }
+  }
+
+  std::string_view m_text;
+  std::size_t m_position = 0;
+};
+
+template <class Scalar, class Stored>
+void convert_npy_data(const std::uint8_t* data, bool big_endian, const std::vector<std::int64_t>& shape,
+                      bool fortran_order, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& values) {
+  const Eigen::Index count = values.size();
+  if (fortran_order || shape.size() <= 1) {
+    for (Eigen::Index k = 0; k < count; ++k)
+      values[k] = static_cast<Scalar>(load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
+    return;
+  }
+  // C order: walk the file in order (last index fastest) and place each item at its
+  // column-major position, updating the target offset incrementally.
+  const std::size_t rank = shape.size();
+  std::vector<std::int64_t> index(rank, 0), stride(rank, 1);
+  for (std::size_t d = 1; d < rank; ++d) stride[d] = stride[d - 1] * shape[d - 1];
+  std::int64_t target = 0;
+  for (Eigen::Index k = 0; k < count; ++k) {
+    values[target] = static_cast<Scalar>(load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
+    for (std::size_t d = rank; d-- > 0;) {
+      target += stride[d];
+      if (++index[d] < shape[d]) break;
+      target -= stride[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+}
+
+}  // namespace detail
+
+/// \brief Decodes a `.npy` file held in memory (never throws except `std::bad_alloc`).
+/// \tparam Scalar the type to convert to (`float` or `double`); a `float64` file read
+/// as `float` is rounded to nearest.
+/// \return success, or `invalid_input` with a message naming the problem (bad magic,
+/// unsupported version, truncated header or data, bad header text, unsupported dtype,
+/// data length not matching the shape). `out` is only written on success.
+template <class Scalar>
+io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out) {
+  static_cast<void>(scalar_type_of<Scalar>());
+  constexpr std::uint8_t magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (bytes.size() < 6 || !std::equal(std::begin(magic), std::end(magic), bytes.begin())) {
+    if (bytes.size() < 6 && std::equal(bytes.begin(), bytes.end(), std::begin(magic)))
+      return io_status::failure("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the .npy magic");
+    return io_status::failure("bad magic: not a .npy file (it must start with \\x93NUMPY)");
+  }
+  detail::byte_reader reader(bytes, 6);
+  std::uint8_t major = 0, minor = 0;
+  if (!reader.read(major) || !reader.read(minor)) return io_status::failure("truncated: the file ends inside the version");
+  if (major < 1 || major > 3 || minor != 0)
+    return io_status::failure("unsupported .npy version " + std::to_string(major) + "." + std::to_string(minor) +
+                              " (supported: 1.0, 2.0, 3.0)");
+  std::uint32_t header_length = 0;
+  if (major == 1) {
+    std::uint16_t short_length = 0;
+    if (!reader.read(short_length)) return io_status::failure("truncated: the file ends inside the header length");
+    header_length = short_length;
+  } else if (!reader.read(header_length)) {
+    return io_status::failure("truncated: the file ends inside the header length");
+  }
+  std::span<const std::uint8_t> header_bytes;
+  if (!reader.read_bytes(header_length, header_bytes))
+    return io_status::failure("truncated: the header needs " + std::to_string(header_length) + " bytes, only " +
+                              std::to_string(reader.remaining()) + " remain");
+  const std::string_view header_text(reinterpret_cast<const char*>(header_bytes.data()), header_bytes.size());
+  detail::npy_header header;
+  if (auto parsed = detail::npy_header_parser(header_text).parse(header); !parsed) return parsed;
+
+  const auto& descr = header.descr;
+  const bool known = descr.size() == 3 && (descr[0] == '<' || descr[0] == '>') && descr[1] == 'f' &&
+                     (descr[2] == '4' || descr[2] == '8');
+  if (!known)
+    return io_status::failure("unsupported dtype '" + descr.substr(0, 32) +
+                              "': only float32 ('<f4') and float64 ('<f8'), little- or big-endian, can be loaded");
+  const bool big_endian = descr[0] == '>';
+  const std::size_t item = descr[2] == '4' ? 4 : 8;
+  // Overflow-checked element count, capped by what the data could possibly hold.
+  const bool empty = std::find(header.shape.begin(), header.shape.end(), 0) != header.shape.end();
+  const std::uint64_t data_bytes = reader.remaining();
+  std::uint64_t count = empty ? 0 : 1;
+  bool too_big = false;
+  for (const auto dimension : header.shape)
+    if (!empty && !detail::checked_multiply(count, static_cast<std::uint64_t>(dimension), data_bytes / item, count)) {
+      too_big = true;
+      break;
+    }
+  if (too_big || count * item > data_bytes)
+    return io_status::failure("truncated: shape " + detail::shape_string(header.shape) + " of " + descr +
+                              " needs more than the " + std::to_string(data_bytes) + " data bytes present");
+  if (count * item != data_bytes)
+    return io_status::failure("data length mismatch: shape " + detail::shape_string(header.shape) + " of " + descr +
+                              " needs " + std::to_string(count * item) + " bytes, the file has " +
+                              std::to_string(data_bytes) + " (trailing bytes)");
+  npy_array<Scalar> result;
+  result.shape = header.shape;
+  result.fortran_order = header.fortran_order;
+  result.stored_type = item == 4 ? scalar_type::float32 : scalar_type::float64;
+  result.values.resize(static_cast<Eigen::Index>(count));
+  const std::uint8_t* data = bytes.data() + reader.position();
+  if (item == 4)
+    detail::convert_npy_data<Scalar, float>(data, big_endian, header.shape, header.fortran_order, result.values);
+  else
+    detail::convert_npy_data<Scalar, double>(data, big_endian, header.shape, header.fortran_order, result.values);
+  out = std::move(result);
+  return {};
+}
+
+/// \brief Throwing form of \ref decode_npy.
+/// \throws nde::error (`invalid_input`) with the decoder's message.
+template <class Scalar>
+npy_array<Scalar> decode_npy(std::span<const std::uint8_t> bytes) {
+  npy_array<Scalar> result;
+  decode_npy(bytes, result).throw_if_error("cannot decode .npy data");
+  return result;
+}
+
+/// \brief Reads a `.npy` file (non-throwing).
+template <class Scalar>
+io_status read_npy(const std::filesystem::path& path, npy_array<Scalar>& out) {
+  std::vector<std::uint8_t> bytes;
+  if (auto read = detail::read_file(path, bytes); !read) return read;
+  return decode_npy(bytes, out);
+}
+
+/// \brief Loads a `.npy` file.
+/// \throws nde::error (`invalid_input`) naming the file and the problem.
+template <class Scalar>
+npy_array<Scalar> load_npy(const std::filesystem::path& path) {
+  npy_array<Scalar> result;
+  read_npy(path, result).throw_if_error("cannot load '" + path.string() + "'");
+  return result;
+}
+
+}  // namespace nde::io
