@@ -50,6 +50,10 @@ class dense_solution {
       out = m_start;
       return status::success;
     }
+    if (t == m_times.back()) {  // the end exactly, not the polynomial's rounding of it
+      out = m_end;
+      return status::success;
+    }
     const bool forward = m_times.back() > m_times.front();
     // Index of the first boundary strictly after t (in the direction of integration).
     const auto after = forward ? std::upper_bound(m_times.begin(), m_times.end(), t)
@@ -84,12 +88,14 @@ class dense_solution {
     m_times.assign(1, t0);
     m_coefficients.clear();
     m_start = y0;
+    m_end = y0;
     m_terms = static_cast<std::size_t>(degree) + 1;
   }
-  /// \brief Appends the step ending at t1 with monomial coefficients `coefficients[0..degree]`.
+  /// \brief Appends the step ending at (t1, y1) with monomial coefficients `coefficients[0..degree]`.
   template <class Coefficients>
-  void append(T t1, const Coefficients& coefficients) {
+  void append(T t1, const Coefficients& coefficients, const State& y1) {
     m_times.push_back(t1);
+    m_end = y1;
     for (std::size_t j = 0; j < m_terms; ++j) m_coefficients.push_back(coefficients[j]);
   }
   /// \brief Forgets everything.
@@ -109,6 +115,7 @@ class dense_solution {
   std::vector<T> m_times;
   std::vector<State> m_coefficients;
   State m_start;
+  State m_end;
   std::size_t m_terms = 1;
 };
 

@@ -301,9 +301,14 @@ class integrator {
       T t_next;
       if (adaptive) {
         const T trial = t + direction * static_cast<T>(dt);
-        if (trial == t || std::abs(static_cast<T>(dt)) <= 8 * std::numeric_limits<T>::epsilon() * std::abs(t))
+        if (trial == t || std::abs(static_cast<T>(dt)) <= 8 * std::numeric_limits<T>::epsilon() * std::abs(t)) {
+          if (non_finite_in_a_row > 0)
+            return fail(out, nde::status::non_finite,
+                        detail::concatenate("NaN or Inf in the state or vector field at t = ", t,
+                                            "; shrinking the step to ", dt, " did not help"));
           return fail(out, nde::status::step_size_too_small,
                       detail::concatenate("step size ", dt, " too small at t = ", t, " (t + dt == t)"));
+        }
         // Land exactly on t1; avoid leaving a sliver under 1 % of a step (as DOPRI5).
         t_next = before(t + direction * static_cast<T>(1.01 * dt), t1, direction) ? trial : t1;
       } else if (constant) {
@@ -377,7 +382,7 @@ class integrator {
         ++m_next_save;
       }
       if (save.steps) output_slot(out, t_next) = m_y_next;
-      if (options.dense) out.dense.append(t_next, m_dense);
+      if (options.dense) out.dense.append(t_next, m_dense, m_y_next);
       if (options.record_steps) out.step_times.push_back(t_next);
       if (have_end) m_stepper.advance(m_workspace);
       m_y.swap(m_y_next);
