@@ -48,6 +48,7 @@
 
 // models and gradients (neural_ode, differentiable fields, adjoint methods)
 #include "nde/models/differentiable_field.hpp"
+#include "nde/models/network_field.hpp"
 #include "nde/gradients/gradient_methods.hpp"
 #include "nde/gradients/discrete_reverse.hpp"
 #include "nde/models/neural_ode.hpp"

@@ -23,7 +23,9 @@ namespace nde {
 /// `ġ = -aᵀ ∂f/∂θ`; at each output time t_i it adds dL/dy(t_i) to `a` and resets `y` to the
 /// stored forward output (so drift does not carry across intervals). Memory O(n + p).
 struct backsolve_adjoint {
-  /// Tolerances and limits of the backward solve (the "adjoint tolerances").
+  /// Tolerances and limits of the backward solve (the "adjoint tolerances"). Used with
+  /// adaptive methods; a method without an error estimate steps backward with the forward
+  /// pass's constant step instead.
   pi_controller controller{.rtol = 1e-6, .atol = 1e-9};
   /// Leave `g` out of the backward error norm (Kidger, Chen & Lyons 2021, "Hey, that's not
   /// an ODE"): g never feeds back into the dynamics, so its error need not limit the step.
@@ -37,7 +39,8 @@ struct backsolve_adjoint {
 /// steps), and `[a, g]` is integrated backward reading y(t) from that dense solution.
 /// Memory: the outputs plus one interval's dense solution.
 struct checkpointed_adjoint {
-  /// Tolerances and limits of the backward `[a, g]` solve.
+  /// Tolerances and limits of the backward `[a, g]` solve (adaptive methods; others step
+  /// backward with the forward pass's constant step).
   pi_controller controller{.rtol = 1e-6, .atol = 1e-9};
   bool seminorm = true;             ///< Leave `g` out of the backward error norm.
   std::int64_t max_steps = 100000;  ///< Step budget of each backward interval solve.

@@ -33,6 +33,16 @@
 
 namespace nde {
 
+namespace detail {
+/// A state of the compile-time shape, zero-filled when its size is fixed (empty otherwise).
+template <state State>
+State zero_state() {
+  State s;
+  if constexpr (State::SizeAtCompileTime != Eigen::Dynamic) s.setZero();
+  return s;
+}
+}  // namespace detail
+
 /// \brief Read-only view of a flat parameter vector of scalar `S`.
 template <class S>
 using params_view = Eigen::Ref<const Eigen::Matrix<S, Eigen::Dynamic, 1>>;
@@ -94,7 +104,7 @@ class sum_field {
  private:
   G m_g;
   H m_h;
-  State m_scratch;
+  State m_scratch = detail::zero_state<State>();
 };
 
 /// \brief The linear field `f(t, y; A) = A y`, θ = vec(A) (column-major, n² entries).
@@ -206,7 +216,8 @@ class autodiff_field {
   Fn m_fn;
   Eigen::Index m_num_params;
   Eigen::Matrix<scalar, Eigen::Dynamic, 1> m_theta;
-  column m_y, m_dy;
+  column m_y = detail::zero_state<column>();
+  column m_dy = detail::zero_state<column>();
   dual_column m_dual_y, m_dual_dy;
   dual_params m_dual_theta;
 };

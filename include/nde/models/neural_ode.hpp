@@ -311,11 +311,17 @@ class neural_ode {
     into.peak_stored_states = std::max(into.peak_stored_states, s.peak_stored_states);
   }
 
+  // Adaptive methods solve the adjoint with the adjoint tolerances; a method without an error
+  // estimate (rk4, euler, ...) takes the forward pass's constant step backward.
   template <class Continuous>
-  pi_controller adjoint_controller(const Continuous& method, Eigen::Index leading_rows) const {
-    pi_controller c = method.controller;
-    if (method.seminorm) c.custom_norm = detail::leading_rms{leading_rows};
-    return c;
+  step_size_controller adjoint_controller(const Continuous& method, Eigen::Index leading_rows) const {
+    if constexpr (!Method::adaptive) {
+      return m_options.controller;
+    } else {
+      pi_controller c = method.controller;
+      if (method.seminorm) c.custom_norm = detail::leading_rms{leading_rows};
+      return c;
+    }
   }
 
   bool fail(gradient_type& g, const solution<T, flat_type>& s, std::size_t interval) {
@@ -457,10 +463,10 @@ class neural_ode {
   Gradient m_gradient;
   neural_ode_options m_options;
   Method m_method;
-  State m_state_shape;
+  State m_state_shape = detail::zero_state<State>();
   forward_type m_forward;
   bool m_ready = false;
-  integrator<Method, State, T> m_forward_integrator{m_method, State{}};
+  integrator<Method, State, T> m_forward_integrator{m_method, detail::zero_state<State>()};
   solution<T, State> m_scratch_solution;
   solution<T, flat_type> m_adjoint_solution;
   std::vector<std::vector<T>> m_steps;             // step times per interval (discrete adjoint)

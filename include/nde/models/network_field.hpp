@@ -1,0 +1,74 @@
+/// \file
+/// \brief `nde::network_field`: a neural network from `nde::nn` used as the vector field
+/// `dy/dt = net(t, y; θ)` of a neural ODE, with the `vjp` the adjoint methods call.
+#pragma once
+
+#include "nde/core/concepts.hpp"
+#include "nde/models/differentiable_field.hpp"
+
+#include <Eigen/Core>
+
+#include <utility>
+
+namespace nde {
+
+/// \brief Adapts an `nde::nn` network (`sequential`, `mlp`) to a differentiable vector field.
+///
+/// Evaluation is one forward pass; `vjp` is one forward plus one reverse pass (the reverse
+/// pass reuses the forward values). Time-dependent layers (`concat_linear`,
+/// `concat_squash_linear`) see t; others ignore it. The field owns the network's workspace,
+/// so a copy of the field is needed per thread (the model's per-sample solves make one).
+/// A batch state (columns) becomes one GEMM per layer; the workspace grows to the widest
+/// batch seen, then never allocates again.
+/// \tparam Net the network type. \tparam State the state type (column vector or batch matrix).
+template <class Net, state State>
+class network_field {
+ public:
+  using scalar = scalar_of_t<State>;  ///< Scalar of states and parameters.
+  static constexpr int columns = State::ColsAtCompileTime == 1 ? 1 : Eigen::Dynamic;
+  using workspace_type =
+      std::conditional_t<columns == 1, decltype(std::declval<const Net&>().template make_workspace<scalar>()),
+                         decltype(std::declval<const Net&>().template make_workspace<scalar>(Eigen::Index{1}))>;
+
+  /// \brief Wraps `net`; `batch` is the initial workspace width for batch states.
+  explicit network_field(Net net, Eigen::Index batch = 1) : m_net(std::move(net)), m_ws(make(batch)) {}
+
+  /// \brief The network.
+  [[nodiscard]] const Net& network() const noexcept { return m_net; }
+  /// \brief Number of network parameters.
+  [[nodiscard]] Eigen::Index num_params() const { return m_net.num_params(); }
+
+  /// \brief dy/dt = net(t, y; θ).
+  template <class T>
+  void operator()(T t, const State& y, params_view<scalar> theta, State& dydt) {
+    reserve(y.cols());
+    m_net.forward(theta, static_cast<scalar>(t), y, dydt, m_ws);
+  }
+
+  /// \brief a_y = aᵀ ∂net/∂y; a_theta += aᵀ ∂net/∂θ.
+  template <class T>
+  void vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& a_y, params_ref<scalar> a_theta) {
+    reserve(y.cols());
+    m_net.vjp(theta, static_cast<scalar>(t), y, a, a_y, a_theta, m_ws);
+  }
+
+ private:
+  workspace_type make(Eigen::Index batch) const {
+    if constexpr (columns == 1) {
+      (void)batch;
+      return m_net.template make_workspace<scalar>();
+    } else {
+      return m_net.template make_workspace<scalar>(batch);
+    }
+  }
+  void reserve(Eigen::Index cols) {
+    if constexpr (columns != 1) {
+      if (cols > m_ws.capacity()) m_ws = make(cols);
+    }
+  }
+
+  Net m_net;
+  workspace_type m_ws;
+};
+
+}  // namespace nde
