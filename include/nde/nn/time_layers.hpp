@@ -1,0 +1,212 @@
+/// \file
+/// \brief Layers that take the time `t` as an input, for non-autonomous vector fields
+/// `f(t, x)`: FFJORD's `ConcatLinear` and `ConcatSquashLinear`.
+///
+/// Grathwohl, Chen, Bettencourt, Sutskever & Duvenaud (2019), "FFJORD: Free-form
+/// continuous dynamics for scalable reversible generative models", ICLR; layer
+/// definitions in the authors' `lib/layers/diffeq_layers/basic.py`. Parameter names
+/// follow that module so a PyTorch `state_dict` maps one-to-one. A batch shares one `t`
+/// (as in a batched ODE solve), so `dt` sums over the columns.
+#pragma once
+
+#include "nde/core/parameter_layout.hpp"
+#include "nde/core/status.hpp"
+#include "nde/nn/activations.hpp"
+#include "nde/nn/detail/layer_support.hpp"
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <string>
+
+namespace nde::nn {
+
+/// \brief `y = W [t; x] + b` (FFJORD `ConcatLinear`): a linear layer on the input with
+/// the time prepended.
+///
+/// Parameters: `_layer.weight` `{out, in + 1}` (column 0 multiplies `t`), then
+/// `_layer.bias` `{out}`. Cost as `linear<In + 1, Out>`.
+template <int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
+class concat_linear {
+ public:
+  static constexpr bool size_preserving = false;
+  static constexpr int input_rows_at_compile_time = In;
+  static constexpr int output_rows_at_compile_time(int) { return Out; }
+  static constexpr int cache_rows_at_compile_time(int) { return 0; }
+
+  concat_linear()
+    requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
+      : m_in(In), m_out(Out) {}
+  /// \throws nde::error (invalid_input) on a negative or mismatching size.
+  concat_linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
+    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) || (Out != Eigen::Dynamic && out != Out)) {
+      throw nde::error(status::invalid_input, "concat_linear layer: sizes " + std::to_string(in) + " -> " +
+                                                  std::to_string(out) + " do not match the compile-time sizes");
+    }
+  }
+
+  [[nodiscard]] Eigen::Index input_size() const { return m_in; }
+  [[nodiscard]] Eigen::Index output_size(Eigen::Index) const { return m_out; }
+  [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 0; }
+  [[nodiscard]] Eigen::Index num_params() const { return m_out * (m_in + 1) + m_out; }
+
+  void append_layout(parameter_layout& layout, const std::string& prefix, std::int64_t offset) const {
+    layout.push_back({prefix + "_layer.weight", {std::int64_t(m_out), std::int64_t(m_in + 1)}, offset});
+    layout.push_back({prefix + "_layer.bias", {std::int64_t(m_out)}, offset + std::int64_t(m_out * (m_in + 1))});
+  }
+
+  template <class Theta, class Time, class X, class Y, class Cache>
+  void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y, Cache&&) const {
+    using scalar = typename X::Scalar;
+    auto& out = detail::as_mutable(y);
+    const scalar* p = theta.derived().data();
+    out.noalias() = state_weight(p) * x;
+    out.colwise() += vector_view(p + m_out * (m_in + 1)) + scalar(t) * vector_view(p);
+  }
+
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
+  void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,
+                const Eigen::MatrixBase<Y>&, const Cache&, const Eigen::MatrixBase<DY>& dy, DX&& dx,
+                DTheta&& dtheta, DTime& dt) const {
+    using scalar = typename X::Scalar;
+    const scalar* p = theta.derived().data();
+    scalar* g = detail::as_mutable(dtheta).data();
+    detail::as_mutable(dx).noalias() = state_weight(p).transpose() * dy;
+    mutable_state_weight(g).noalias() += dy * x.transpose();
+    for (Eigen::Index i = 0; i < m_out; ++i) {
+      const scalar row_sum = dy.row(i).sum();
+      g[i] += scalar(t) * row_sum;                  // d/dW[:, 0]
+      g[m_out * (m_in + 1) + i] += row_sum;         // d/db
+      dt += p[i] * row_sum;                         // d/dt
+    }
+  }
+
+ private:
+  template <class Scalar>
+  auto state_weight(const Scalar* p) const {
+    return Eigen::Map<const Eigen::Matrix<Scalar, Out, In>>(p + m_out, m_out, m_in);
+  }
+  template <class Scalar>
+  auto mutable_state_weight(Scalar* p) const {
+    return Eigen::Map<Eigen::Matrix<Scalar, Out, In>>(p + m_out, m_out, m_in);
+  }
+  template <class Scalar>
+  auto vector_view(const Scalar* p) const {
+    return Eigen::Map<const Eigen::Matrix<Scalar, Out, 1>>(p, m_out);
+  }
+
+  Eigen::Index m_in;
+  Eigen::Index m_out;
+};
+
+/// \brief FFJORD's `ConcatSquashLinear`:
+/// `y = (W x + b) ⊙ σ(w_g t + b_g) + w_b t`, a linear layer whose output is gated and
+/// shifted by functions of time.
+///
+/// Parameters, in this order: `_layer.weight` `{out, in}`, `_layer.bias` `{out}`,
+/// `_hyper_bias.weight` `{out, 1}` (w_b), `_hyper_gate.weight` `{out, 1}` (w_g),
+/// `_hyper_gate.bias` `{out}` (b_g). The pre-gate `W x + b` and the gate are cached in
+/// the workspace by `forward`, so the backward pass costs two GEMMs like `linear`
+/// (it also uses the cache as scratch; the cached forward values stay intact).
+template <int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
+class concat_squash_linear {
+ public:
+  static constexpr bool size_preserving = false;
+  static constexpr int input_rows_at_compile_time = In;
+  static constexpr int output_rows_at_compile_time(int) { return Out; }
+  /// Cache: rows [0, out) hold W x + b, rows [out, 2 out) are scratch for the gated
+  /// cotangent, column 0 of rows [2 out, 3 out) holds the gate.
+  static constexpr int cache_rows_at_compile_time(int) { return detail::multiply_rows(Out, 3); }
+
+  concat_squash_linear()
+    requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
+      : m_in(In), m_out(Out) {}
+  /// \throws nde::error (invalid_input) on a negative or mismatching size.
+  concat_squash_linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
+    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) || (Out != Eigen::Dynamic && out != Out)) {
+      throw nde::error(status::invalid_input, "concat_squash_linear layer: sizes " + std::to_string(in) + " -> " +
+                                                  std::to_string(out) + " do not match the compile-time sizes");
+    }
+  }
+
+  [[nodiscard]] Eigen::Index input_size() const { return m_in; }
+  [[nodiscard]] Eigen::Index output_size(Eigen::Index) const { return m_out; }
+  [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 3 * m_out; }
+  [[nodiscard]] Eigen::Index num_params() const { return m_out * m_in + 4 * m_out; }
+
+  void append_layout(parameter_layout& layout, const std::string& prefix, std::int64_t offset) const {
+    const auto out = std::int64_t(m_out);
+    const auto weight_size = std::int64_t(m_out * m_in);
+    layout.push_back({prefix + "_layer.weight", {out, std::int64_t(m_in)}, offset});
+    layout.push_back({prefix + "_layer.bias", {out}, offset + weight_size});
+    layout.push_back({prefix + "_hyper_bias.weight", {out, 1}, offset + weight_size + out});
+    layout.push_back({prefix + "_hyper_gate.weight", {out, 1}, offset + weight_size + 2 * out});
+    layout.push_back({prefix + "_hyper_gate.bias", {out}, offset + weight_size + 3 * out});
+  }
+
+  template <class Theta, class Time, class X, class Y, class Cache>
+  void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
+               Cache&& cache) const {
+    using scalar = typename X::Scalar;
+    const scalar* p = theta.derived().data();
+    const scalar time = scalar(t);
+    auto& c = detail::as_mutable(cache);
+    auto pre_gate = c.topRows(m_out);
+    auto gate = c.bottomRows(m_out).col(0);
+    pre_gate.noalias() = weight(p) * x;
+    pre_gate.colwise() += part(p, 0);
+    gate = (part(p, 2) * time + part(p, 3))
+               .unaryExpr(detail::activation_value_op<sigmoid_activation, scalar>{sigmoid_activation{}});
+    auto& out = detail::as_mutable(y);
+    out.array() = pre_gate.array().colwise() * gate.array();
+    out.colwise() += part(p, 1) * time;
+  }
+
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
+  void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,
+                const Eigen::MatrixBase<Y>&, Cache&& cache, const Eigen::MatrixBase<DY>& dy, DX&& dx,
+                DTheta&& dtheta, DTime& dt) const {
+    using scalar = typename X::Scalar;
+    const scalar* p = theta.derived().data();
+    scalar* g = detail::as_mutable(dtheta).data();
+    const scalar time = scalar(t);
+    auto& c = detail::as_mutable(cache);
+    const auto pre_gate = c.topRows(m_out);
+    auto gated_cotangent = c.middleRows(m_out, m_out);
+    const auto gate = c.bottomRows(m_out).col(0);
+    gated_cotangent = gate.asDiagonal() * dy;
+    detail::as_mutable(dx).noalias() = weight(p).transpose() * gated_cotangent;
+    mutable_weight(g).noalias() += gated_cotangent * x.transpose();
+    for (Eigen::Index i = 0; i < m_out; ++i) {
+      const scalar row_sum = dy.row(i).sum();
+      const scalar gated_sum = row_sum * gate(i);
+      const scalar gate_cotangent = dy.row(i).dot(pre_gate.row(i));
+      const scalar pre_sigmoid = gate_cotangent * gate(i) * (scalar(1) - gate(i));
+      g[m_out * m_in + i] += gated_sum;                    // _layer.bias
+      g[m_out * m_in + m_out + i] += time * row_sum;       // _hyper_bias.weight
+      g[m_out * m_in + 2 * m_out + i] += time * pre_sigmoid;  // _hyper_gate.weight
+      g[m_out * m_in + 3 * m_out + i] += pre_sigmoid;      // _hyper_gate.bias
+      dt += p[m_out * m_in + m_out + i] * row_sum + p[m_out * m_in + 2 * m_out + i] * pre_sigmoid;
+    }
+  }
+
+ private:
+  template <class Scalar>
+  auto weight(const Scalar* p) const {
+    return Eigen::Map<const Eigen::Matrix<Scalar, Out, In>>(p, m_out, m_in);
+  }
+  template <class Scalar>
+  auto mutable_weight(Scalar* p) const {
+    return Eigen::Map<Eigen::Matrix<Scalar, Out, In>>(p, m_out, m_in);
+  }
+  /// Vector number `k` after the weight: 0 bias, 1 hyper-bias weight, 2 gate weight, 3 gate bias.
+  template <class Scalar>
+  auto part(const Scalar* p, Eigen::Index k) const {
+    return Eigen::Map<const Eigen::Matrix<Scalar, Out, 1>>(p + m_out * m_in + k * m_out, m_out);
+  }
+
+  Eigen::Index m_in;
+  Eigen::Index m_out;
+};
+
+}  // namespace nde::nn
