@@ -32,7 +32,7 @@ namespace nde::optim {
 /// \brief Hyper-parameters of \ref adam (PyTorch's defaults).
 template <class Scalar>
 struct adam_options {
-  Scalar learning_rate = Scalar(1e-3);  ///< \f$\gamma > 0\f$.
+  Scalar learning_rate = Scalar(1e-3);  ///< \f$\gamma \ge 0\f$.
   Scalar beta1 = Scalar(0.9);           ///< \f$\beta_1 \in [0, 1)\f$.
   Scalar beta2 = Scalar(0.999);         ///< \f$\beta_2 \in [0, 1)\f$.
   Scalar epsilon = Scalar(1e-8);        ///< \f$\epsilon \ge 0\f$.
@@ -43,7 +43,7 @@ struct adam_options {
 /// \brief Hyper-parameters of \ref adamw (PyTorch's defaults: weight decay 0.01).
 template <class Scalar>
 struct adamw_options {
-  Scalar learning_rate = Scalar(1e-3);  ///< \f$\gamma > 0\f$.
+  Scalar learning_rate = Scalar(1e-3);  ///< \f$\gamma \ge 0\f$.
   Scalar beta1 = Scalar(0.9);           ///< \f$\beta_1 \in [0, 1)\f$.
   Scalar beta2 = Scalar(0.999);         ///< \f$\beta_2 \in [0, 1)\f$.
   Scalar epsilon = Scalar(1e-8);        ///< \f$\epsilon \ge 0\f$.
@@ -72,7 +72,7 @@ class adam_engine {
     const auto fail = [&](const std::string& what) { throw error(status::invalid_input, m_name + ": " + what); };
     const auto finite = [](Scalar x) { return std::isfinite(x); };
     if (num_params < 0) fail("num_params must be non-negative");
-    if (!(m_learning_rate > 0) || !finite(m_learning_rate)) fail("learning_rate must be positive and finite");
+    if (!(m_learning_rate >= 0) || !finite(m_learning_rate)) fail("learning_rate must be >= 0 and finite");
     if (!(m_beta1 >= 0 && m_beta1 < 1)) fail("beta1 must lie in [0, 1)");
     if (!(m_beta2 >= 0 && m_beta2 < 1)) fail("beta2 must lie in [0, 1)");
     if (!(m_epsilon >= 0) || !finite(m_epsilon)) fail("epsilon must be >= 0 and finite");
@@ -111,8 +111,8 @@ class adam_engine {
 
   [[nodiscard]] Scalar learning_rate() const noexcept { return m_learning_rate; }
   void set_learning_rate(Scalar learning_rate) {
-    if (!(learning_rate > 0) || !std::isfinite(learning_rate))
-      throw error(status::invalid_input, m_name + ": learning_rate must be positive and finite");
+    if (!(learning_rate >= 0) || !std::isfinite(learning_rate))
+      throw error(status::invalid_input, m_name + ": learning_rate must be >= 0 and finite");
     m_learning_rate = learning_rate;
   }
   [[nodiscard]] std::int64_t step_count() const noexcept { return m_step_count; }

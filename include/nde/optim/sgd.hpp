@@ -27,7 +27,7 @@ namespace nde::optim {
 /// the learning rate has a default).
 template <class Scalar>
 struct sgd_options {
-  Scalar learning_rate = Scalar(1e-2);  ///< \f$\gamma > 0\f$.
+  Scalar learning_rate = Scalar(1e-2);  ///< \f$\gamma \ge 0\f$.
   Scalar momentum = Scalar(0);          ///< \f$\mu \ge 0\f$.
   Scalar dampening = Scalar(0);         ///< \f$\tau\f$; must be 0 with Nesterov.
   Scalar weight_decay = Scalar(0);      ///< \f$\lambda \ge 0\f$ (coupled L2, added to the gradient).
@@ -46,13 +46,13 @@ class sgd {
   using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
   /// \brief Prepares an optimiser for `num_params` parameters.
-  /// \throws nde::error (`invalid_input`) for a non-positive learning rate, negative
+  /// \throws nde::error (`invalid_input`) for a negative or non-finite learning rate, negative
   /// momentum or weight decay, or Nesterov without momentum / with dampening.
   explicit sgd(Eigen::Index num_params, sgd_options<Scalar> options = {}) : m_options(options) {
     const auto fail = [](const std::string& what) { throw error(status::invalid_input, "sgd: " + what); };
     if (num_params < 0) fail("num_params must be non-negative");
-    if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate))
-      fail("learning_rate must be positive and finite");
+    if (!(options.learning_rate >= 0) || !std::isfinite(options.learning_rate))
+      fail("learning_rate must be >= 0 and finite");
     if (!(options.momentum >= 0) || !std::isfinite(options.momentum)) fail("momentum must be >= 0 and finite");
     if (!(options.weight_decay >= 0) || !std::isfinite(options.weight_decay))
       fail("weight_decay must be >= 0 and finite");
@@ -92,10 +92,10 @@ class sgd {
   /// \brief Current learning rate (changed by schedules through \ref set_learning_rate).
   [[nodiscard]] Scalar learning_rate() const noexcept { return m_options.learning_rate; }
   /// \brief Sets the learning rate for the following steps.
-  /// \throws nde::error if `learning_rate` is not positive and finite.
+  /// \throws nde::error if `learning_rate` is negative or not finite (0 is allowed, e.g. at the start of a warmup).
   void set_learning_rate(Scalar learning_rate) {
-    if (!(learning_rate > 0) || !std::isfinite(learning_rate))
-      throw error(status::invalid_input, "sgd: learning_rate must be positive and finite");
+    if (!(learning_rate >= 0) || !std::isfinite(learning_rate))
+      throw error(status::invalid_input, "sgd: learning_rate must be >= 0 and finite");
     m_options.learning_rate = learning_rate;
   }
   /// \brief Number of steps taken since construction or the last \ref reset.
