@@ -66,7 +66,11 @@ inline block_fans fans_of(const parameter_layout& layout, const parameter_block&
     prefix.resize(prefix.size() - suffix.size());
   }
   for (const auto& other : layout) {
-    if (other.name == prefix + "weight" && other.shape.size() >= 2) return fans_of(layout, other);
+    if (other.name == prefix + "weight" && other.shape.size() >= 2) {
+      fans = fans_of(layout, other);
+      fans.is_weight = false;
+      return fans;
+    }
   }
   fans.fan_out = double(block.size());
   return fans;

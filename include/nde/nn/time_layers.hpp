@@ -61,7 +61,11 @@ class concat_linear {
     auto& out = detail::as_mutable(y);
     const scalar* p = theta.derived().data();
     out.noalias() = state_weight(p) * x;
-    out.colwise() += vector_view(p + m_out * (m_in + 1)) + scalar(t) * vector_view(p);
+    // Column by column: a colwise() broadcast of an expression would evaluate it into a
+    // heap temporary.
+    for (Eigen::Index j = 0; j < out.cols(); ++j) {
+      out.col(j) += vector_view(p + m_out * (m_in + 1)) + scalar(t) * vector_view(p);
+    }
   }
 
   template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
@@ -159,7 +163,7 @@ class concat_squash_linear {
                .unaryExpr(detail::activation_value_op<sigmoid_activation, scalar>{sigmoid_activation{}});
     auto& out = detail::as_mutable(y);
     out.array() = pre_gate.array().colwise() * gate.array();
-    out.colwise() += part(p, 1) * time;
+    for (Eigen::Index j = 0; j < out.cols(); ++j) out.col(j) += part(p, 1) * time;
   }
 
   template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
