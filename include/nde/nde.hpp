@@ -34,6 +34,13 @@
 #include "nde/testing/convergence.hpp"
 
 // nn (layers, networks, initialisers)
+#include "nde/nn/dual.hpp"
+#include "nde/nn/activations.hpp"
+#include "nde/nn/linear.hpp"
+#include "nde/nn/time_layers.hpp"
+#include "nde/nn/sequential.hpp"
+#include "nde/nn/mlp.hpp"
+#include "nde/nn/initialisers.hpp"
 
 // optim (optimisers, schedules, losses) and io (parameter files, .npy)
 #include "nde/optim/sgd.hpp"
