@@ -28,6 +28,7 @@
 #include <Eigen/Core>
 
 #include <concepts>
+#include <cstddef>
 #include <string>
 #include <utility>
 
@@ -58,6 +59,27 @@ concept differentiable_vector_field =
       { cf.num_params() } -> std::convertible_to<Eigen::Index>;
       f(t, y, theta, out);
       f.vjp(t, y, theta, a, out, a_theta);
+    };
+
+/// \brief Optional fast path of a differentiable field: `value_and_vjp(t, y, θ, a, dydt, a_y,
+/// a_theta)` computes f and the vjp at one point sharing their common work (a network's
+/// forward pass). The backsolve adjoint uses it when present.
+template <class F, class T, class State>
+concept value_and_vjp_field =
+    state<State> && requires(F& f, T t, const State& y, const State& a, State& out, State& out2,
+                             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
+      f.value_and_vjp(t, y, theta, a, out, out2, a_theta);
+    };
+
+/// \brief Optional fast path: `evaluate_for_vjp(slot, t, y, θ, dydt)` evaluates f and keeps
+/// what its vjp needs in cache slot `slot`; `vjp_from(slot, t, y, θ, a, a_y, a_theta)` is the
+/// vjp at that same point reusing the cache. The discrete adjoint uses one slot per RK stage.
+template <class F, class T, class State>
+concept stage_cached_field =
+    state<State> && requires(F& f, std::size_t slot, T t, const State& y, const State& a, State& out,
+                             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
+      f.evaluate_for_vjp(slot, t, y, theta, out);
+      f.vjp_from(slot, t, y, theta, a, out, a_theta);
     };
 
 /// \brief `f(t, y; θ) = g(t, y; θ_g) + h(t, y; θ_h)` with θ = [θ_g; θ_h]: e.g. known physics

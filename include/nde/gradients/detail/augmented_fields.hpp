@@ -41,11 +41,16 @@ struct backsolve_system {
     const Eigen::Index m = y.size();
     unflatten(z.segment(0, m), y);
     unflatten(z.segment(m, m), a);
-    (*field)(t, static_cast<const State&>(y), theta, f);
     auto g_dot = dz.tail(dz.size() - 2 * m);
     g_dot.setZero();
-    field->vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), a_y,
-               params_ref<scalar>(g_dot));
+    if constexpr (value_and_vjp_field<Field, T, State>) {
+      field->value_and_vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), f, a_y,
+                           params_ref<scalar>(g_dot));
+    } else {
+      (*field)(t, static_cast<const State&>(y), theta, f);
+      field->vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), a_y,
+                 params_ref<scalar>(g_dot));
+    }
     ++*vjp_count;
     flatten(f, dz.segment(0, m));
     flatten(a_y, dz.segment(m, m));
