@@ -79,7 +79,7 @@ ax.set_ylabel("Im z")
 ax.set_aspect("equal")
 ax.legend(fontsize=7, loc="lower left")
 
-inset = ax.inset_axes([0.03, 0.64, 0.29, 0.33])
+inset = ax.inset_axes([0.08, 0.6, 0.25, 0.33])
 for factor, colour in [(0.95, "tab:green"), (1.05, "tab:red")]:
     rows = [i for i, f in enumerate(check["factor"]) if abs(f - factor) < 1e-9]
     inset.semilogy([check["t"][i] for i in rows], [check["deviation"][i] for i in rows], color=colour, lw=1,
