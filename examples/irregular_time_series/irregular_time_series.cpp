@@ -307,6 +307,7 @@ int main(int argc, char** argv) {
                      opt.str("out")};
     if (s.iters < 1 || s.observations < 2 || s.report_every < 1)
       throw std::invalid_argument("need iters >= 1, observations >= 2, report-every >= 1");
+    if (s.observations > 100000) throw std::invalid_argument("--observations must be <= 100000");
     if (!(s.noise >= 0) || !std::isfinite(s.noise)) throw std::invalid_argument("--noise must be finite and >= 0");
     if (!(s.t_train > 0) || !(s.t_train <= 100)) throw std::invalid_argument("--t-train must be in (0, 100]");
     if (!(s.learning_rate > 0) || !std::isfinite(s.learning_rate)) throw std::invalid_argument("--lr must be > 0");
