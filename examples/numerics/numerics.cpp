@@ -317,6 +317,7 @@ int run(const settings& s) {
   const state equilibrium = path.ys.back();
   const state check_start = path.ys[i_binding];
   const double check_length = 100 * h_max;
+  std::printf("(c) the trajectory settles at the equilibrium y* = (%.4f, %.4f)\n", equilibrium[0], equilibrium[1]);
   std::printf("(c) check: constant steps over [%.2f, %.2f] from y(%.2f), |y - y*| = %.2e there:\n", t_binding,
               t_binding + check_length, t_binding, (check_start - equilibrium).norm());
   for (const double factor : {0.95, 1.05}) {
@@ -360,9 +361,10 @@ int run(const settings& s) {
   examples::write_csv(s.out / "region.csv", {"re", "im", "abs_r"}, {region_x, region_y, region_abs});
   examples::write_csv(s.out / "check.csv", {"factor", "t", "deviation"}, {check_which, check_t, check_deviation});
   examples::write_csv(s.out / "summary.csv",
-                      {"h_max", "binding_re", "binding_im", "batch_nfe", "euler_order", "rk4_order", "dopri5_order"},
+                      {"h_max", "binding_re", "binding_im", "batch_nfe", "euler_order", "rk4_order", "dopri5_order",
+                       "equilibrium_y1", "equilibrium_y2"},
                       {{h_max}, {lambda_binding.real()}, {lambda_binding.imag()}, {double(batched.stats.rhs_evals)},
-                       {euler_order}, {rk4_order}, {dopri5_order}});
+                       {euler_order}, {rk4_order}, {dopri5_order}, {equilibrium[0]}, {equilibrium[1]}});
   std::ofstream(s.out / "solver.txt") << s.solver << '\n';  // the figure's labels
   std::printf("wrote %s/{order,tolerance,samples,spectrum,region,check,summary}.csv (%.1f s)\n",
               s.out.string().c_str(), clock.seconds());

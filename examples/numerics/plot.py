@@ -51,6 +51,8 @@ ax.legend(fontsize=8)
 ax = axes[2]
 points = ax.scatter(samples["y1"], samples["y2"], c=samples["nfe"], cmap="viridis", s=14)
 fig.colorbar(points, ax=ax, label="NFE (dopri5, rtol 1e-6)")
+ax.plot([summary["equilibrium_y1"]], [summary["equilibrium_y2"]], "r*", ms=12, label="equilibrium y*")
+ax.legend(fontsize=7, loc="lower left")
 nfe = samples["nfe"]
 ax.set_title(f"(b) NFE per initial state: {min(nfe):.0f}..{max(nfe):.0f}, mean {sum(nfe) / len(nfe):.0f};\n"
              f"one batched solve: {summary['batch_nfe']:.0f}", fontsize=10)
