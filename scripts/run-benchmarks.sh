@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds nde in Release and runs the benchmark suite (benchmarks/bench_*.cpp), writing one
+# Google Benchmark JSON file per program and a markdown table (medians, ratios against the peer
+# and the lower bound, machine details) to the output directory.
+#
+#   scripts/run-benchmarks.sh [--smoke] [--repetitions N] [--out DIR] [--filter REGEX]
+#
+#   --smoke         each benchmark once at minimum size (NDE_BENCH_SMOKE=1); for CI, < 3 min.
+#   --repetitions   repetitions per benchmark, medians reported (default 5).
+#   --out           output directory (default build/bench-release/results).
+#   --filter        only benchmarks matching REGEX (Google Benchmark --benchmark_filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+repetitions=5
+out=""
+filter="."
+build=build/bench-release
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --smoke) smoke=1 ;;
+    --repetitions) repetitions="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --filter) filter="$2"; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "run-benchmarks.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+out="${out:-$build/results}"
+
+jobs="${NDE_BUILD_JOBS:-2}"
+cmake --preset release -B "$build" -DNDE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build "$build" -j "$jobs"
+mkdir -p "$out"
+rm -f "$out"/*.json
+
+args=(--benchmark_filter="$filter" --benchmark_out_format=json --benchmark_counters_tabular=false)
+if [[ $smoke == 1 ]]; then
+  export NDE_BENCH_SMOKE=1
+  args+=(--benchmark_min_time=0)
+else
+  args+=(--benchmark_repetitions="$repetitions" --benchmark_report_aggregates_only=true)
+fi
+
+shopt -s nullglob
+programs=("$build"/benchmarks/bench_*)
+if [[ ${#programs[@]} -eq 0 ]]; then
+  echo "run-benchmarks.sh: no benchmark programs were built (is libbenchmark-dev installed?)" >&2
+  exit 1
+fi
+for program in "${programs[@]}"; do
+  [[ -x $program && -f $program ]] || continue
+  name=$(basename "$program")
+  echo "== $name"
+  "$program" "${args[@]}" --benchmark_out="$out/$name.json"
+done
+
+compiler=$(grep -E '^CMAKE_CXX_COMPILER:' "$build/CMakeCache.txt" | cut -d= -f2)
+export NDE_BENCH_COMPILER="$("$compiler" --version | head -n1)"
+export NDE_BENCH_FLAGS="CMAKE_BUILD_TYPE=Release ($(grep -E '^CMAKE_CXX_FLAGS_RELEASE:' "$build/CMakeCache.txt" | cut -d= -f2) $(grep -E '^CMAKE_CXX_FLAGS:' "$build/CMakeCache.txt" | cut -d= -f2))"
+python3 scripts/benchmarks_to_markdown.py "$out"/*.json > "$out/benchmarks.md"
+echo
+cat "$out/benchmarks.md"
+echo
+echo "JSON: $out/*.json; table: $out/benchmarks.md"
