@@ -69,8 +69,9 @@ state known_solution(double t) {
 }
 
 template <class Method>
-double order_study(const char* name, int expected, int first, int last, std::vector<double>& column_order,
-                   std::vector<double>& column_dt, std::vector<double>& column_error) {
+double order_study(const char* name, int expected, int first, int last,
+                   std::vector<double>& column_order, std::vector<double>& column_dt,
+                   std::vector<double>& column_error) {
   const double t1 = 4.0;
   const state exact = known_solution(t1);
   std::vector<double> steps, errors;
@@ -84,8 +85,8 @@ double order_study(const char* name, int expected, int first, int last, std::vec
     column_error.push_back(errors.back());
   }
   const auto fit = nde::testing::fit_convergence_order(steps, errors);
-  std::printf("(a) %-7s %4d..%4d steps: error %.2e .. %.2e, fitted order %.2f (theory %d)\n", name, first, last,
-              errors.front(), errors.back(), fit.order, expected);
+  std::printf("(a) %-7s %4d..%4d steps: error %.2e .. %.2e, fitted order %.2f (theory %d)\n", name,
+              first, last, errors.front(), errors.back(), fit.order, expected);
   std::fflush(stdout);
   return fit.order;
 }
@@ -168,18 +169,20 @@ double stable_step(complex lambda) {
 }
 
 // ∂f/∂y row by row: row i is e_iᵀ ∂f/∂y, the vjp with the unit cotangent e_i.
-Eigen::Matrix2d jacobian(nde::network_field<network, state>& field, const Eigen::VectorXd& theta, const state& y) {
+Eigen::Matrix2d jacobian(nde::network_field<network, state>& field, const Eigen::VectorXd& theta,
+                         const state& y) {
   Eigen::Matrix2d j;
   Eigen::VectorXd unused = Eigen::VectorXd::Zero(theta.size());
   for (int i = 0; i < 2; ++i) {
     state row;
-    field.vjp(0.0, y, nde::params_view<double>(theta), state::Unit(i), row, nde::params_ref<double>(unused));
+    field.vjp(0.0, y, nde::params_view<double>(theta), state::Unit(i), row,
+              nde::params_ref<double>(unused));
     j.row(i) = row.transpose();
   }
   return j;
 }
-Eigen::Matrix2d finite_difference_jacobian(nde::network_field<network, state>& field, const Eigen::VectorXd& theta,
-                                           const state& y) {
+Eigen::Matrix2d finite_difference_jacobian(nde::network_field<network, state>& field,
+                                           const Eigen::VectorXd& theta, const state& y) {
   Eigen::Matrix2d j;
   const double eps = 1e-6;
   for (int k = 0; k < 2; ++k) {
@@ -198,9 +201,12 @@ int run(const settings& s) {
   // ---- (a) --------------------------------------------------------------------------------
   std::vector<double> order_id, order_dt, order_error;
   // Step ranges in each method's asymptotic regime, above rounding error.
-  const double euler_order = order_study<nde::euler>("euler", 1, 128, 8192, order_id, order_dt, order_error);
-  const double rk4_order = order_study<nde::rk4>("rk4", 4, 64, 1024, order_id, order_dt, order_error);
-  const double dopri5_order = order_study<nde::dopri5>("dopri5", 5, 64, 512, order_id, order_dt, order_error);
+  const double euler_order =
+      order_study<nde::euler>("euler", 1, 128, 8192, order_id, order_dt, order_error);
+  const double rk4_order =
+      order_study<nde::rk4>("rk4", 4, 64, 1024, order_id, order_dt, order_error);
+  const double dopri5_order =
+      order_study<nde::dopri5>("dopri5", 5, 64, 512, order_id, order_dt, order_error);
 
   // ---- (b) --------------------------------------------------------------------------------
   const network net;
@@ -209,14 +215,18 @@ int run(const settings& s) {
   bound_field f{&field, &theta};
   const state y_start(2.0, -1.0);
   const double t_adapt = 2.0;
-  const auto reference = nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_adapt, y_start,
-                                             {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
+  const auto reference =
+      nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_adapt, y_start,
+                          {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
   std::vector<double> tol_rtol, tol_nfe[3], tol_error[3];
-  std::printf("(b) NFE against tolerance (atol = rtol / 100), y0 = (2, -1), t in [0, %g]:\n", t_adapt);
-  std::printf("    %8s %16s %16s %16s\n", "rtol", "dopri5 NFE (err)", "tsit5 NFE (err)", "bosh3 NFE (err)");
+  std::printf("(b) NFE against tolerance (atol = rtol / 100), y0 = (2, -1), t in [0, %g]:\n",
+              t_adapt);
+  std::printf("    %8s %16s %16s %16s\n", "rtol", "dopri5 NFE (err)", "tsit5 NFE (err)",
+              "bosh3 NFE (err)");
   for (int i = 0; i < s.tolerances; ++i) {
     const double rtol = std::pow(10.0, -2.0 - i);
-    const nde::solve_options options{.controller = nde::pi_controller{.rtol = rtol, .atol = rtol / 100}};
+    const nde::solve_options options{.controller =
+                                         nde::pi_controller{.rtol = rtol, .atol = rtol / 100}};
     const auto a = nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_adapt, y_start, options);
     const auto b = nde::solve_or_throw(f, nde::tsit5{}, 0.0, t_adapt, y_start, options);
     const auto c = nde::solve_or_throw(f, nde::bosh3{}, 0.0, t_adapt, y_start, options);
@@ -227,8 +237,9 @@ int run(const settings& s) {
       tol_error[k].push_back((sol->ys.back() - reference.ys.back()).cwiseAbs().maxCoeff());
       ++k;
     }
-    std::printf("    %8.0e %7zu (%7.1e) %7zu (%7.1e) %7zu (%7.1e)\n", rtol, a.stats.rhs_evals, tol_error[0].back(),
-                b.stats.rhs_evals, tol_error[1].back(), c.stats.rhs_evals, tol_error[2].back());
+    std::printf("    %8.0e %7zu (%7.1e) %7zu (%7.1e) %7zu (%7.1e)\n", rtol, a.stats.rhs_evals,
+                tol_error[0].back(), b.stats.rhs_evals, tol_error[1].back(), c.stats.rhs_evals,
+                tol_error[2].back());
     std::fflush(stdout);
   }
 
@@ -253,14 +264,16 @@ int run(const settings& s) {
     sample_nfe.push_back(double(sol.stats.rhs_evals));
   }
   nde::network_field<network, batch> batch_field(net, s.samples);
-  const auto batched =
-      nde::solve_or_throw(bound_batch_field{&batch_field, &theta}, nde::dopri5{}, 0.0, t_adapt, y0s, per_sample);
+  const auto batched = nde::solve_or_throw(bound_batch_field{&batch_field, &theta}, nde::dopri5{},
+                                           0.0, t_adapt, y0s, per_sample);
   const auto [low, high] = std::minmax_element(sample_nfe.begin(), sample_nfe.end());
   double mean = 0;
   for (double n : sample_nfe) mean += n / s.samples;
-  std::printf("(b) %d initial states in [-3, 3]^2, dopri5 rtol 1e-6: per-sample NFE min %.0f, mean %.1f, max %.0f; "
-              "one batched solve (shared step): %zu NFE for all\n",
-              s.samples, *low, mean, *high, batched.stats.rhs_evals);
+  std::printf(
+      "(b) %d initial states in [-3, 3]^2, dopri5 rtol 1e-6: per-sample NFE min %.0f, mean %.1f, "
+      "max %.0f; "
+      "one batched solve (shared step): %zu NFE for all\n",
+      s.samples, *low, mean, *high, batched.stats.rhs_evals);
   std::fflush(stdout);
 
   // ---- (c) --------------------------------------------------------------------------------
@@ -268,10 +281,12 @@ int run(const settings& s) {
   // spectrum is widest), and the spectrum of ∂f/∂y at 400 points along it.
   const double t_long = 20.0;
   std::vector<double> times;
-  for (int i = 0; i <= 400; ++i) times.push_back(t_long * std::pow(double(i) / 400, 2.0));  // dense early
-  const auto path = nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_long, y_start,
-                                        {.save_at = nde::save_at::times(times),
-                                         .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+  for (int i = 0; i <= 400; ++i)
+    times.push_back(t_long * std::pow(double(i) / 400, 2.0));  // dense early
+  const auto path =
+      nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_long, y_start,
+                          {.save_at = nde::save_at::times(times),
+                           .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
   std::vector<double> spec_t, spec_re, spec_im;
   double h_max = std::numeric_limits<double>::infinity(), t_binding = 0, fd_difference = 0;
   std::size_t i_binding = 0;
@@ -279,7 +294,9 @@ int run(const settings& s) {
   int skipped = 0;
   for (std::size_t i = 0; i < times.size(); ++i) {
     const Eigen::Matrix2d j = jacobian(field, theta, path.ys[i]);
-    fd_difference = std::max(fd_difference, (j - finite_difference_jacobian(field, theta, path.ys[i])).cwiseAbs().maxCoeff());
+    fd_difference =
+        std::max(fd_difference,
+                 (j - finite_difference_jacobian(field, theta, path.ys[i])).cwiseAbs().maxCoeff());
     const Eigen::EigenSolver<Eigen::Matrix2d> eigen(j, false);
     for (int k = 0; k < 2; ++k) {
       const complex lambda = eigen.eigenvalues()[k];
@@ -299,14 +316,18 @@ int run(const settings& s) {
     }
   }
   std::printf("(c) Jacobian from vjp vs central differences: max difference %.1e\n", fd_difference);
-  std::printf("(c) eigenvalues of df/dy along the trajectory: real part in [%.2f, %.2f], |imag| up to %.2f%s\n",
-              *std::min_element(spec_re.begin(), spec_re.end()), *std::max_element(spec_re.begin(), spec_re.end()),
-              std::max(std::abs(*std::min_element(spec_im.begin(), spec_im.end())),
-                       *std::max_element(spec_im.begin(), spec_im.end())),
-              skipped ? " (some with real part >= 0 skipped)" : "");
-  if (!std::isfinite(h_max)) throw std::runtime_error("no contracting eigenvalue on the trajectory");
-  std::printf("(c) %s: largest stable step h_max = %.5f, set by lambda = %.3f%+.3fi at t = %.2f\n", s.solver.c_str(),
-              h_max, lambda_binding.real(), lambda_binding.imag(), t_binding);
+  std::printf(
+      "(c) eigenvalues of df/dy along the trajectory: real part in [%.2f, %.2f], |imag| up to "
+      "%.2f%s\n",
+      *std::min_element(spec_re.begin(), spec_re.end()),
+      *std::max_element(spec_re.begin(), spec_re.end()),
+      std::max(std::abs(*std::min_element(spec_im.begin(), spec_im.end())),
+               *std::max_element(spec_im.begin(), spec_im.end())),
+      skipped ? " (some with real part >= 0 skipped)" : "");
+  if (!std::isfinite(h_max))
+    throw std::runtime_error("no contracting eigenvalue on the trajectory");
+  std::printf("(c) %s: largest stable step h_max = %.5f, set by lambda = %.3f%+.3fi at t = %.2f\n",
+              s.solver.c_str(), h_max, lambda_binding.real(), lambda_binding.imag(), t_binding);
 
   // Constant steps just below and just above h_max. Linear stability is about how a small
   // perturbation evolves, so the solves start where the binding eigenvalue was found (there
@@ -317,14 +338,16 @@ int run(const settings& s) {
   const state equilibrium = path.ys.back();
   const state check_start = path.ys[i_binding];
   const double check_length = 100 * h_max;
-  std::printf("(c) the trajectory settles at the equilibrium y* = (%.4f, %.4f)\n", equilibrium[0], equilibrium[1]);
-  std::printf("(c) check: constant steps over [%.2f, %.2f] from y(%.2f), |y - y*| = %.2e there:\n", t_binding,
-              t_binding + check_length, t_binding, (check_start - equilibrium).norm());
+  std::printf("(c) the trajectory settles at the equilibrium y* = (%.4f, %.4f)\n", equilibrium[0],
+              equilibrium[1]);
+  std::printf("(c) check: constant steps over [%.2f, %.2f] from y(%.2f), |y - y*| = %.2e there:\n",
+              t_binding, t_binding + check_length, t_binding, (check_start - equilibrium).norm());
   for (const double factor : {0.95, 1.05}) {
     const double h = factor * h_max;
     const double growth = std::abs(stability_function<Method>(h * lambda_binding));
-    const auto run_sol = nde::solve(f, Method{}, t_binding, t_binding + check_length, check_start,
-                                    {.save_at = nde::save_at::every_step(), .controller = nde::constant_step{.dt = h}});
+    const auto run_sol = nde::solve(
+        f, Method{}, t_binding, t_binding + check_length, check_start,
+        {.save_at = nde::save_at::every_step(), .controller = nde::constant_step{.dt = h}});
     double last = std::numeric_limits<double>::quiet_NaN(), largest = 0;
     for (std::size_t i = 0; i < run_sol.ys.size(); ++i) {
       last = (run_sol.ys[i] - equilibrium).norm();
@@ -333,10 +356,13 @@ int run(const settings& s) {
       check_t.push_back(run_sol.ts[i]);
       check_deviation.push_back(last);
     }
-    std::printf("    step %.5f = %.2f h_max, |R(h lambda)| = %.3f: %s after %zu steps, |y - y*| = %.2e at the end, "
-                "%.2e at most\n",
-                h, factor, growth, run_sol.success() ? "finished" : ("failed (" + run_sol.message + ")").c_str(),
-                run_sol.stats.accepted_steps, last, largest);
+    std::printf(
+        "    step %.5f = %.2f h_max, |R(h lambda)| = %.3f: %s after %zu steps, |y - y*| = %.2e at "
+        "the end, "
+        "%.2e at most\n",
+        h, factor, growth,
+        run_sol.success() ? "finished" : ("failed (" + run_sol.message + ")").c_str(),
+        run_sol.stats.accepted_steps, last, largest);
   }
   std::fflush(stdout);
 
@@ -352,19 +378,32 @@ int run(const settings& s) {
 
   // ---- output -----------------------------------------------------------------------------
   std::filesystem::create_directories(s.out);
-  examples::write_csv(s.out / "order.csv", {"order", "dt", "error"}, {order_id, order_dt, order_error});
-  examples::write_csv(s.out / "tolerance.csv",
-                      {"rtol", "dopri5_nfe", "tsit5_nfe", "bosh3_nfe", "dopri5_error", "tsit5_error", "bosh3_error"},
-                      {tol_rtol, tol_nfe[0], tol_nfe[1], tol_nfe[2], tol_error[0], tol_error[1], tol_error[2]});
-  examples::write_csv(s.out / "samples.csv", {"y1", "y2", "nfe"}, {sample_y1, sample_y2, sample_nfe});
+  examples::write_csv(s.out / "order.csv", {"order", "dt", "error"},
+                      {order_id, order_dt, order_error});
+  examples::write_csv(
+      s.out / "tolerance.csv",
+      {"rtol", "dopri5_nfe", "tsit5_nfe", "bosh3_nfe", "dopri5_error", "tsit5_error",
+       "bosh3_error"},
+      {tol_rtol, tol_nfe[0], tol_nfe[1], tol_nfe[2], tol_error[0], tol_error[1], tol_error[2]});
+  examples::write_csv(s.out / "samples.csv", {"y1", "y2", "nfe"},
+                      {sample_y1, sample_y2, sample_nfe});
   examples::write_csv(s.out / "spectrum.csv", {"t", "re", "im"}, {spec_t, spec_re, spec_im});
-  examples::write_csv(s.out / "region.csv", {"re", "im", "abs_r"}, {region_x, region_y, region_abs});
-  examples::write_csv(s.out / "check.csv", {"factor", "t", "deviation"}, {check_which, check_t, check_deviation});
+  examples::write_csv(s.out / "region.csv", {"re", "im", "abs_r"},
+                      {region_x, region_y, region_abs});
+  examples::write_csv(s.out / "check.csv", {"factor", "t", "deviation"},
+                      {check_which, check_t, check_deviation});
   examples::write_csv(s.out / "summary.csv",
-                      {"h_max", "binding_re", "binding_im", "batch_nfe", "euler_order", "rk4_order", "dopri5_order",
-                       "equilibrium_y1", "equilibrium_y2"},
-                      {{h_max}, {lambda_binding.real()}, {lambda_binding.imag()}, {double(batched.stats.rhs_evals)},
-                       {euler_order}, {rk4_order}, {dopri5_order}, {equilibrium[0]}, {equilibrium[1]}});
+                      {"h_max", "binding_re", "binding_im", "batch_nfe", "euler_order", "rk4_order",
+                       "dopri5_order", "equilibrium_y1", "equilibrium_y2"},
+                      {{h_max},
+                       {lambda_binding.real()},
+                       {lambda_binding.imag()},
+                       {double(batched.stats.rhs_evals)},
+                       {euler_order},
+                       {rk4_order},
+                       {dopri5_order},
+                       {equilibrium[0]},
+                       {equilibrium[1]}});
   std::ofstream(s.out / "solver.txt") << s.solver << '\n';  // the figure's labels
   std::printf("wrote %s/{order,tolerance,samples,spectrum,region,check,summary}.csv (%.1f s)\n",
               s.out.string().c_str(), clock.seconds());
@@ -377,23 +416,30 @@ int run(const settings& s) {
 
 int main(int argc, char** argv) {
   try {
-    examples::options opt("numerics", "order, adaptivity and stability of the solvers on a neural field");
-    opt.add("seed", "0", "random seed of the network's first layer and of the batch of initial states")
-        .add("solver", "dopri5", "method for the stability study: euler, midpoint, heun, rk4, rk38, bosh3, dopri5, tsit5")
+    examples::options opt("numerics",
+                          "order, adaptivity and stability of the solvers on a neural field");
+    opt.add("seed", "0",
+            "random seed of the network's first layer and of the batch of initial states")
+        .add("solver", "dopri5",
+             "method for the stability study: euler, midpoint, heun, rk4, rk38, bosh3, dopri5, "
+             "tsit5")
         .add("damping", "10", "d in M = [[-d, w], [-w, -d]] (the field's contraction)")
         .add("rotation", "10", "w in M (the field's rotation)")
         .add("samples", "256", "initial states solved one by one in (b)")
         .add("tolerances", "9", "tolerances in (b): rtol = 1e-2, 1e-3, ...")
         .add("out", "out/numerics", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    const settings s{opt.integer("seed"),   opt.integer("samples"), opt.integer("tolerances"), opt.real("damping"),
-                     opt.real("rotation"), opt.str("solver"),       opt.str("out")};
-    if (s.samples < 1 || s.samples > 100000 || s.tolerances < 1 || s.tolerances > 11 || !(s.damping > 0) ||
-        !std::isfinite(s.damping) || !std::isfinite(s.rotation))
+    const settings s{opt.integer("seed"), opt.integer("samples"), opt.integer("tolerances"),
+                     opt.real("damping"), opt.real("rotation"),   opt.str("solver"),
+                     opt.str("out")};
+    if (s.samples < 1 || s.samples > 100000 || s.tolerances < 1 || s.tolerances > 11 ||
+        !(s.damping > 0) || !std::isfinite(s.damping) || !std::isfinite(s.rotation))
       throw std::invalid_argument(
-          "need 1 <= samples <= 100000, 1 <= tolerances <= 11, a positive finite damping and a finite rotation");
-    std::printf("numerics: tied 2-32-2 tanh field (seed %d, damping %g, rotation %g), stability of %s\n", s.seed,
-                s.damping, s.rotation, s.solver.c_str());
+          "need 1 <= samples <= 100000, 1 <= tolerances <= 11, a positive finite damping and a "
+          "finite rotation");
+    std::printf(
+        "numerics: tied 2-32-2 tanh field (seed %d, damping %g, rotation %g), stability of %s\n",
+        s.seed, s.damping, s.rotation, s.solver.c_str());
     if (s.solver == "euler") return run<nde::euler>(s);
     if (s.solver == "midpoint") return run<nde::midpoint>(s);
     if (s.solver == "heun") return run<nde::heun>(s);
@@ -402,8 +448,9 @@ int main(int argc, char** argv) {
     if (s.solver == "bosh3") return run<nde::bosh3>(s);
     if (s.solver == "dopri5") return run<nde::dopri5>(s);
     if (s.solver == "tsit5") return run<nde::tsit5>(s);
-    throw std::invalid_argument("--solver must be euler, midpoint, heun, rk4, rk38, bosh3, dopri5 or tsit5 (got '" +
-                                s.solver + "')");
+    throw std::invalid_argument(
+        "--solver must be euler, midpoint, heun, rk4, rk38, bosh3, dopri5 or tsit5 (got '" +
+        s.solver + "')");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "numerics: %s\n", e.what());
     return 2;

@@ -53,8 +53,8 @@ struct bound_field {
 };
 
 // The ResNet, written as what it is: K residual blocks sharing the weights θ.
-batch resnet(const network& net, const Eigen::VectorXd& theta, const batch& h0, int blocks, double time,
-             std::vector<batch>* hidden = nullptr) {
+batch resnet(const network& net, const Eigen::VectorXd& theta, const batch& h0, int blocks,
+             double time, std::vector<batch>* hidden = nullptr) {
   auto ws = net.make_workspace<double>(h0.cols());
   const double scale = time / blocks;
   batch h = h0, f(2, h0.cols());
@@ -86,11 +86,12 @@ int run(const settings& s) {
   bound_field f{&field, &theta};
 
   // ---- reference ---------------------------------------------------------------------
-  const auto reference = nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
-                                             {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
+  const auto reference =
+      nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
+                          {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
   const batch& y_ref = reference.ys.back();
-  std::printf("reference: dopri5 at rtol 1e-12, %zu evaluations (%.2f s)\n", reference.stats.rhs_evals,
-              clock.seconds());
+  std::printf("reference: dopri5 at rtol 1e-12, %zu evaluations (%.2f s)\n",
+              reference.stats.rhs_evals, clock.seconds());
 
   // ---- 1. the ResNet is forward Euler ------------------------------------------------
   std::vector<int> blocks;
@@ -105,15 +106,18 @@ int run(const settings& s) {
     const auto euler = nde::solve_or_throw(f, nde::euler{}, 0.0, s.time, y0,
                                            {.save_at = nde::save_at::every_step(),
                                             .controller = nde::constant_step{.dt = s.time / k}});
-    if (euler.ys.size() != hidden.size()) throw std::logic_error("Euler took a different number of steps");
+    if (euler.ys.size() != hidden.size())
+      throw std::logic_error("Euler took a different number of steps");
     double difference = 0;
     for (std::size_t i = 0; i < hidden.size(); ++i)
       difference = std::max(difference, max_abs_difference(hidden[i], euler.ys[i]));
     worst = std::max(worst, difference);
     id_blocks.push_back(k);
     id_difference.push_back(difference);
-    std::printf("K = %5d blocks: max |h_k - y_k| over all blocks and inputs = %.3g (Euler: %zu evaluations)\n", k,
-                difference, euler.stats.rhs_evals);
+    std::printf(
+        "K = %5d blocks: max |h_k - y_k| over all blocks and inputs = %.3g (Euler: %zu "
+        "evaluations)\n",
+        k, difference, euler.stats.rhs_evals);
   }
   std::printf("largest difference %.3g = %.1f x machine epsilon x max |y(T)|\n", worst,
               worst / (std::numeric_limits<double>::epsilon() * y_ref.cwiseAbs().maxCoeff()));
@@ -142,22 +146,24 @@ int run(const settings& s) {
   // tolerances; for each ResNet error, the cheapest run that is at least as accurate.
   std::vector<double> rk4_nfe, rk4_error, adaptive_nfe, adaptive_error, adaptive_rtol;
   for (int n = 1; n <= s.max_blocks; n = n < 16 ? n + 1 : n * 5 / 4) {
-    const auto sol =
-        nde::solve(f, nde::rk4{}, 0.0, s.time, y0, {.controller = nde::constant_step{.dt = s.time / n}});
+    const auto sol = nde::solve(f, nde::rk4{}, 0.0, s.time, y0,
+                                {.controller = nde::constant_step{.dt = s.time / n}});
     if (!sol.success()) continue;  // a too-large step can overflow; that run simply does not count
     rk4_nfe.push_back(double(sol.stats.rhs_evals));
     rk4_error.push_back(max_abs_difference(sol.ys.back(), y_ref));
     if (rk4_error.back() < 1e-11) break;
   }
   for (double rtol = 1e-1; rtol >= 1e-10; rtol /= std::sqrt(10.0)) {
-    const auto sol = nde::solve(f, Method{}, 0.0, s.time, y0,
-                                {.controller = nde::pi_controller{.rtol = rtol, .atol = 1e-2 * rtol}});
+    const auto sol =
+        nde::solve(f, Method{}, 0.0, s.time, y0,
+                   {.controller = nde::pi_controller{.rtol = rtol, .atol = 1e-2 * rtol}});
     if (!sol.success()) continue;
     adaptive_nfe.push_back(double(sol.stats.rhs_evals));
     adaptive_error.push_back(max_abs_difference(sol.ys.back(), y_ref));
     adaptive_rtol.push_back(rtol);
   }
-  auto cheapest = [](const std::vector<double>& nfe, const std::vector<double>& error, double target) {
+  auto cheapest = [](const std::vector<double>& nfe, const std::vector<double>& error,
+                     double target) {
     double best = std::numeric_limits<double>::quiet_NaN();
     for (std::size_t i = 0; i < nfe.size(); ++i)
       if (error[i] <= target && !(nfe[i] >= best)) best = nfe[i];
@@ -174,22 +180,25 @@ int run(const settings& s) {
 
   // ---- output --------------------------------------------------------------------------
   std::filesystem::create_directories(s.out);
-  examples::write_csv(s.out / "identity.csv", {"blocks", "max_difference"}, {id_blocks, id_difference});
+  examples::write_csv(s.out / "identity.csv", {"blocks", "max_difference"},
+                      {id_blocks, id_difference});
   examples::write_csv(s.out / "convergence.csv", {"blocks", "error", "rk4_nfe", "adaptive_nfe"},
                       {conv_blocks, conv_error, cost_rk4, cost_adaptive});
   examples::write_csv(s.out / "summary.csv", {"slope", "first_fitted_blocks", "time"},
                       {{fit.order}, {conv_blocks[first]}, {s.time}});
   examples::write_csv(s.out / "rk4.csv", {"nfe", "error"}, {rk4_nfe, rk4_error});
-  examples::write_csv(s.out / "adaptive.csv", {"nfe", "error", "rtol"}, {adaptive_nfe, adaptive_error, adaptive_rtol});
+  examples::write_csv(s.out / "adaptive.csv", {"nfe", "error", "rtol"},
+                      {adaptive_nfe, adaptive_error, adaptive_rtol});
   // Hidden states of an 8-block network against the ODE trajectories, for the figure.
   const int shown = std::min(8, s.max_blocks);
   std::vector<batch> hidden;
   resnet(net, theta, y0, shown, s.time, &hidden);
   std::vector<double> ts;
   for (int i = 0; i <= 100; ++i) ts.push_back(s.time * i / 100);
-  const auto dense = nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
-                                         {.save_at = nde::save_at::times(ts),
-                                          .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+  const auto dense =
+      nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
+                          {.save_at = nde::save_at::times(ts),
+                           .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
   std::vector<double> kind, sample, t_col, y1, y2;
   for (int j = 0; j < s.samples; ++j) {
     for (std::size_t i = 0; i < ts.size(); ++i) {
@@ -209,8 +218,8 @@ int run(const settings& s) {
   }
   examples::write_csv(s.out / "trajectories.csv", {"resnet", "sample", "t", "y1", "y2"},
                       {kind, sample, t_col, y1, y2});
-  std::printf("\nwrote %s/{identity,convergence,rk4,adaptive,trajectories,summary}.csv (%.1f s)\n", s.out.string().c_str(),
-              clock.seconds());
+  std::printf("\nwrote %s/{identity,convergence,rk4,adaptive,trajectories,summary}.csv (%.1f s)\n",
+              s.out.string().c_str(), clock.seconds());
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/resnet_as_euler.png\n", s.out.string().c_str());
   return 0;
@@ -228,13 +237,15 @@ int main(int argc, char** argv) {
         .add("max-blocks", "4096", "largest K (powers of two from 1)")
         .add("out", "out/resnet_as_euler", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    const settings s{opt.integer("seed"), opt.integer("samples"), opt.integer("max-blocks"), opt.real("time"),
-                     opt.str("solver"), opt.str("out")};
-    if (s.samples < 1 || s.samples > 100000 || s.max_blocks < 4 || s.max_blocks > (1 << 20) || !(s.time > 0) ||
-        !std::isfinite(s.time))
-      throw std::invalid_argument("need 1 <= samples <= 100000, 4 <= max-blocks <= 2^20 and a positive finite time");
-    std::printf("resnet_as_euler: 2-32-2 tanh network (seed %d), T = %g, %d initial states, K up to %d\n", s.seed,
-                s.time, s.samples, s.max_blocks);
+    const settings s{opt.integer("seed"), opt.integer("samples"), opt.integer("max-blocks"),
+                     opt.real("time"),    opt.str("solver"),      opt.str("out")};
+    if (s.samples < 1 || s.samples > 100000 || s.max_blocks < 4 || s.max_blocks > (1 << 20) ||
+        !(s.time > 0) || !std::isfinite(s.time))
+      throw std::invalid_argument(
+          "need 1 <= samples <= 100000, 4 <= max-blocks <= 2^20 and a positive finite time");
+    std::printf(
+        "resnet_as_euler: 2-32-2 tanh network (seed %d), T = %g, %d initial states, K up to %d\n",
+        s.seed, s.time, s.samples, s.max_blocks);
     if (s.solver == "dopri5") return run<nde::dopri5>(s);
     if (s.solver == "tsit5") return run<nde::tsit5>(s);
     if (s.solver == "bosh3") return run<nde::bosh3>(s);
