@@ -196,7 +196,11 @@ class sequential {
   /// \param x input, `in_size()` rows and one column per sample.
   /// \param y output, resized if it is a plain matrix, else must have the right shape.
   /// \param ws workspace; afterwards it holds this evaluation for `backward`.
-  /// Does not allocate once `y` has its size. Cost: one GEMM per linear layer.
+  /// Does not allocate once `y` has its size, with one exception: Eigen's GEMM packs large
+  /// operands into a buffer that lives on the stack only up to `EIGEN_STACK_ALLOCATION_LIMIT`
+  /// (128 KB) and on the heap beyond (e.g. a 256×256 layer on a batch of 128); define that
+  /// macro larger (1 MB suffices there) before including Eigen to stay allocation-free.
+  /// Cost: one GEMM per linear layer.
   template <class Params, class X, class Y, class Workspace>
   void forward(const Eigen::MatrixBase<Params>& params, const Eigen::MatrixBase<X>& x, Y&& y,
                Workspace& ws) const {
