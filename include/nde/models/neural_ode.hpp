@@ -25,6 +25,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <span>
 #include <string>
@@ -234,10 +235,14 @@ class neural_ode {
     std::vector<gradient_type> per(n);
     std::vector<scalar> losses(n, scalar(0));
     threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(n, 1))));
-    auto work = [&](unsigned worker) {
+    // Samples are handed out one at a time (adaptive solves differ in cost, so a fixed
+    // interleaving would leave a thread idle); results still land in per[i] and are reduced in
+    // sample order.
+    std::atomic<std::size_t> next{0};
+    auto work = [&](unsigned) {
       neural_ode local = *this;
       std::vector<State> cotangents;
-      for (std::size_t i = worker; i < n; i += threads) {
+      for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
         const auto& fr = local.forward(y0s[i], ts);
         if (fr.status != status::success) {
           per[i].status = fr.status;
