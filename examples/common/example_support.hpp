@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -53,8 +54,14 @@ class options {
   }
 
   [[nodiscard]] const std::string& str(const std::string& name) const { return m_values.at(name); }
-  [[nodiscard]] int integer(const std::string& name) const { return std::stoi(str(name)); }
-  [[nodiscard]] double real(const std::string& name) const { return std::stod(str(name)); }
+  /// The value of --name as an integer; throws naming the option unless the whole value parses.
+  [[nodiscard]] int integer(const std::string& name) const {
+    return convert(name, "an integer", [](const std::string& v, std::size_t* end) { return std::stoi(v, end); });
+  }
+  /// The value of --name as a real number (same checks).
+  [[nodiscard]] double real(const std::string& name) const {
+    return convert(name, "a number", [](const std::string& v, std::size_t* end) { return std::stod(v, end); });
+  }
 
   void print_help() const {
     std::printf("%s — %s\n\nusage: %s [options]\n\n", m_program.c_str(), m_summary.c_str(),
@@ -65,6 +72,19 @@ class options {
   }
 
  private:
+  template <class Parse>
+  std::invoke_result_t<Parse, const std::string&, std::size_t*> convert(const std::string& name, const char* what,
+                                                                         Parse parse) const {
+    const std::string& value = str(name);
+    std::size_t end = 0;
+    try {
+      const auto result = parse(value, &end);
+      if (end == value.size()) return result;
+    } catch (const std::exception&) {
+    }
+    throw std::invalid_argument("option --" + name + " needs " + what + " (got '" + value + "')");
+  }
+
   std::string m_program, m_summary;
   std::map<std::string, std::string> m_values;
   std::vector<std::pair<std::string, std::string>> m_help;

@@ -70,6 +70,15 @@ template <class F>
 
 namespace detail {
 
+/// A state of the compile-time shape, zero-filled when its size is fixed (empty otherwise), so
+/// that a default "shape only" argument is never an uninitialised fixed-size matrix.
+template <state State>
+State zero_state() {
+  State s;
+  if constexpr (State::SizeAtCompileTime != Eigen::Dynamic) s.setZero();
+  return s;
+}
+
 /// Calls either form of vector field, writing the derivative into `dydt`.
 template <class F, class T, class State>
 void evaluate(F& f, T t, const State& y, State& dydt) {

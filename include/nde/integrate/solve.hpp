@@ -113,7 +113,7 @@ class integrator {
   using solution_type = solution<T, State>;
 
   /// \brief Builds the workspace for states shaped like `like`.
-  explicit integrator(Stepper method = {}, const State& like = State{})
+  explicit integrator(Stepper method = {}, const State& like = detail::zero_state<State>())
       : m_stepper(std::move(method)), m_workspace(m_stepper.make_workspace(like)) {
     reshape(like);
   }

@@ -34,16 +34,6 @@
 
 namespace nde {
 
-namespace detail {
-/// A state of the compile-time shape, zero-filled when its size is fixed (empty otherwise).
-template <state State>
-State zero_state() {
-  State s;
-  if constexpr (State::SizeAtCompileTime != Eigen::Dynamic) s.setZero();
-  return s;
-}
-}  // namespace detail
-
 /// \brief Read-only view of a flat parameter vector of scalar `S`.
 template <class S>
 using params_view = Eigen::Ref<const Eigen::Matrix<S, Eigen::Dynamic, 1>>;
