@@ -58,9 +58,9 @@ struct plain_mlp3_batch {
     y.noalias() = w2 * h1;
     y.colwise() += b2;
   }
-  void vjp(const Eigen::MatrixXd& x, const Eigen::MatrixXd& dy, Eigen::MatrixXd& dx, Eigen::MatrixXd& dw0,
-           Eigen::VectorXd& db0, Eigen::MatrixXd& dw1, Eigen::VectorXd& db1, Eigen::MatrixXd& dw2,
-           Eigen::VectorXd& db2) {
+  void vjp(const Eigen::MatrixXd& x, const Eigen::MatrixXd& dy, Eigen::MatrixXd& dx,
+           Eigen::MatrixXd& dw0, Eigen::VectorXd& db0, Eigen::MatrixXd& dw1, Eigen::VectorXd& db1,
+           Eigen::MatrixXd& dw2, Eigen::VectorXd& db2) {
     Eigen::MatrixXd y;
     forward(x, y);
     dw2.noalias() += dy * h1.transpose();
@@ -213,7 +213,8 @@ void eigen_32_256_256_32_forward_vjp(benchmark::State& state) {
   Eigen::MatrixXd y(32, batch), dx(32, batch);
   Eigen::MatrixXd dw0 = Eigen::MatrixXd::Zero(256, 32), dw1 = Eigen::MatrixXd::Zero(256, 256),
                   dw2 = Eigen::MatrixXd::Zero(32, 256);
-  Eigen::VectorXd db0 = Eigen::VectorXd::Zero(256), db1 = Eigen::VectorXd::Zero(256), db2 = Eigen::VectorXd::Zero(32);
+  Eigen::VectorXd db0 = Eigen::VectorXd::Zero(256), db1 = Eigen::VectorXd::Zero(256),
+                  db2 = Eigen::VectorXd::Zero(32);
   for (auto _ : state) {
     net.vjp(x, dy, dx, dw0, db0, dw1, db1, dw2, db2);  // includes its own forward
     benchmark::DoNotOptimize(dx.data());

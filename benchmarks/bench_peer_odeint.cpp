@@ -31,8 +31,9 @@ struct counted_rhs {
 void w1_nde(benchmark::State& st) {
   bench::spiral_rhs<vec> f;
   const vec y0(2, 0);
-  const nde::solve_options options{.save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
-                                   .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
+  const nde::solve_options options{
+      .save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
+      .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
   nde::integrator<nde::dopri5, vec> solver(nde::dopri5{}, y0);
   nde::solution<double, vec> sol;
   solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);
@@ -41,7 +42,8 @@ void w1_nde(benchmark::State& st) {
     solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);
     benchmark::DoNotOptimize(sol.ys.back().data());
   }
-  st.counters["allocs_per_solve"] = double(allocations.count()) / double(std::max<benchmark::IterationCount>(st.iterations(), 1));
+  st.counters["allocs_per_solve"] =
+      double(allocations.count()) / double(std::max<benchmark::IterationCount>(st.iterations(), 1));
   st.counters["nfe"] = double(sol.stats.rhs_evals);
   st.counters["steps"] = double(sol.stats.accepted_steps + sol.stats.rejected_steps);
   st.counters["max_error"] = bench::w1_error(sol.ys);
@@ -52,7 +54,8 @@ void w1_odeint(benchmark::State& st) {
   bench::spiral_rhs<vec> f;
   std::size_t count = 0;
   const counted_rhs rhs{&f, &count};
-  using stepper = odeint::runge_kutta_dopri5<vec, double, vec, double, odeint::vector_space_algebra>;
+  using stepper =
+      odeint::runge_kutta_dopri5<vec, double, vec, double, odeint::vector_space_algebra>;
   const auto ts = bench::linspace(0, bench::w1_t1(), bench::w1_saves());
   std::vector<vec> ys(ts.size());
   std::size_t steps = 0, nfe = 0;
@@ -62,13 +65,15 @@ void w1_odeint(benchmark::State& st) {
     vec y(2, 0);
     std::size_t i = 0;
     count = 0;
-    // Initial trial step 1e-3 (odeint has no automatic initial step); its controller adapts from there.
+    // Initial trial step 1e-3 (odeint has no automatic initial step); its controller adapts from
+    // there.
     steps = odeint::integrate_times(dense, rhs, y, ts.begin(), ts.end(), 1e-3,
                                     [&](const vec& state, double) { ys[i++] = state; });
     nfe = count;
     benchmark::DoNotOptimize(ys.back().data());
   }
-  st.counters["allocs_per_solve"] = double(allocations.count()) / double(std::max<benchmark::IterationCount>(st.iterations(), 1));
+  st.counters["allocs_per_solve"] =
+      double(allocations.count()) / double(std::max<benchmark::IterationCount>(st.iterations(), 1));
   st.counters["nfe"] = double(nfe);
   st.counters["steps"] = double(steps);
   st.counters["max_error"] = bench::w1_error(ys);

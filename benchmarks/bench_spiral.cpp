@@ -32,7 +32,8 @@ double seconds_since(clock_type::time_point start) { return clock_type::now() - 
 
 void set_allocations(benchmark::State& st, const bench::allocation_scope& scope) {
   st.counters["allocs_per_solve"] =
-      static_cast<double>(scope.count()) / static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+      static_cast<double>(scope.count()) /
+      static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
 }
 
 // ---- micro: the field alone --------------------------------------------------------------
@@ -57,7 +58,8 @@ void field_vjp(benchmark::State& st, State y) {
   Eigen::VectorXd a_theta = Eigen::VectorXd::Zero(f.theta.size());
   for (auto _ : st) {
     benchmark::DoNotOptimize(y.data());
-    f.field.vjp(0.0, y, nde::params_view<double>(f.theta), a, a_y, nde::params_ref<double>(a_theta));
+    f.field.vjp(0.0, y, nde::params_view<double>(f.theta), a, a_y,
+                nde::params_ref<double>(a_theta));
     benchmark::DoNotOptimize(a_y.data());
     benchmark::ClobberMemory();
   }
@@ -69,8 +71,9 @@ BENCHMARK_CAPTURE(field_vjp, spiral_batch20, bench::spiral_batch_y0(20));
 template <class State>
 void w1_forward(benchmark::State& st, State y0) {
   bench::spiral_rhs<State> f;
-  const nde::solve_options options{.save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
-                                   .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
+  const nde::solve_options options{
+      .save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
+      .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
   nde::integrator<nde::dopri5, State> solver(nde::dopri5{}, y0);
   nde::solution<double, State> sol;
   solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);  // sizes the outputs once
@@ -105,13 +108,15 @@ struct w2_problem {
     for (int b = 0; b < windows; ++b) {
       const int start = pick(sampler);
       y0.col(b) = data.y[static_cast<std::size_t>(start)];
-      for (int i = 0; i < length; ++i) targets[static_cast<std::size_t>(i)].col(b) = data.y[static_cast<std::size_t>(start + i)];
+      for (int i = 0; i < length; ++i)
+        targets[static_cast<std::size_t>(i)].col(b) = data.y[static_cast<std::size_t>(start + i)];
     }
   }
   // Mean absolute error over every entry; fills its cotangents.
   template <class Ys>
   double loss(const Ys& ys, std::vector<batch>& cotangents) const {
-    const double scale = 1.0 / static_cast<double>(2 * y0.cols() * static_cast<Eigen::Index>(ts.size()));
+    const double scale =
+        1.0 / static_cast<double>(2 * y0.cols() * static_cast<Eigen::Index>(ts.size()));
     double l = 0;
     for (std::size_t i = 0; i < ts.size(); ++i) {
       const batch r = ys[i] - targets[i];
@@ -125,14 +130,16 @@ struct w2_problem {
 template <class Gradient>
 Gradient spiral_gradient_method() {
   Gradient g{};
-  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>) g.controller = {.rtol = bench::w1_rtol, .atol = bench::w1_atol};
+  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>)
+    g.controller = {.rtol = bench::w1_rtol, .atol = bench::w1_atol};
   return g;
 }
 
 // Times the forward and the backward pass of the same iterations (counters forward_s,
 // backward_s); the benchmark's own time is their sum plus the loss.
 template <class Model, class State, class Loss>
-void time_gradient(benchmark::State& st, Model& model, const State& y0, std::span<const double> ts, Loss&& loss) {
+void time_gradient(benchmark::State& st, Model& model, const State& y0, std::span<const double> ts,
+                   Loss&& loss) {
   std::vector<State> cotangents(ts.size(), y0);
   double forward = 0, backward = 0;
   nde::gradient_stats stats;
@@ -204,8 +211,8 @@ BENCHMARK(w3_forward)->Unit(benchmark::kMicrosecond);
 void w3_discrete_adjoint(benchmark::State& st) {
   using field = nde::network_field<bench::spiral_network, vec>;
   const auto net = bench::make_spiral_network();
-  nde::neural_ode<field, nde::rk4, nde::discrete_adjoint, vec> model(field(net), bench::spiral_params(net), {},
-                                                                     {.controller = nde::constant_step{.dt = w3_dt}});
+  nde::neural_ode<field, nde::rk4, nde::discrete_adjoint, vec> model(
+      field(net), bench::spiral_params(net), {}, {.controller = nde::constant_step{.dt = w3_dt}});
   const std::vector<double> ts{0.0, w3_t1()};
   // L = ½|y(T)|².
   time_gradient(st, model, vec(2, 0), ts, [](const auto& ys, std::vector<vec>& c) {
@@ -239,7 +246,8 @@ void per_sample_gradients(benchmark::State& st) {
   };
   const auto threads = static_cast<unsigned>(st.range(0));
   for (auto _ : st) {
-    const auto r = model.per_sample_gradients(std::span<const vec>(y0s), std::span<const double>(problem.ts), loss, threads);
+    const auto r = model.per_sample_gradients(std::span<const vec>(y0s),
+                                              std::span<const double>(problem.ts), loss, threads);
     if (r.status != nde::status::success) {
       st.SkipWithError(r.message.c_str());
       break;
@@ -247,8 +255,16 @@ void per_sample_gradients(benchmark::State& st) {
     benchmark::DoNotOptimize(r.params.data());
   }
 }
-BENCHMARK_TEMPLATE(per_sample_gradients, nde::discrete_adjoint)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
-BENCHMARK_TEMPLATE(per_sample_gradients, nde::backsolve_adjoint)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(per_sample_gradients, nde::discrete_adjoint)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_TEMPLATE(per_sample_gradients, nde::backsolve_adjoint)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -53,7 +53,8 @@ void w4_field_vjp(benchmark::State& st) {
   mat a_y = p.y0;
   Eigen::VectorXd a_theta = Eigen::VectorXd::Zero(p.theta.size());
   for (auto _ : st) {
-    field.vjp(0.0, p.y0, nde::params_view<double>(p.theta), a, a_y, nde::params_ref<double>(a_theta));
+    field.vjp(0.0, p.y0, nde::params_view<double>(p.theta), a, a_y,
+              nde::params_ref<double>(a_theta));
     benchmark::DoNotOptimize(a_y.data());
     benchmark::ClobberMemory();
   }
@@ -63,8 +64,11 @@ BENCHMARK(w4_field_vjp)->Unit(benchmark::kMicrosecond);
 void w4_forward(benchmark::State& st) {
   const wide_problem p;
   field_type field(p.net, p.y0.cols());
-  auto f = [&](double t, const mat& y, mat& dydt) { field(t, y, nde::params_view<double>(p.theta), dydt); };
-  const nde::solve_options options{.controller = nde::pi_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}};
+  auto f = [&](double t, const mat& y, mat& dydt) {
+    field(t, y, nde::params_view<double>(p.theta), dydt);
+  };
+  const nde::solve_options options{
+      .controller = nde::pi_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}};
   nde::integrator<nde::dopri5, mat> solver(nde::dopri5{}, p.y0);
   nde::solution<double, mat> sol;
   solver.solve(f, 0.0, 1.0, p.y0, options, sol);
@@ -95,7 +99,8 @@ void w4_gradient(benchmark::State& st) {
   const std::vector<double> ts{0.0, 1.0};
   std::mt19937_64 engine(3);
   std::vector<mat> cotangents{mat::Zero(p.y0.rows(), p.y0.cols()), mat(p.y0.rows(), p.y0.cols())};
-  for (Eigen::Index i = 0; i < cotangents[1].size(); ++i) cotangents[1].data()[i] = nde::nn::uniform(engine, -1, 1);
+  for (Eigen::Index i = 0; i < cotangents[1].size(); ++i)
+    cotangents[1].data()[i] = nde::nn::uniform(engine, -1, 1);
   double forward = 0, backward = 0;
   nde::gradient_stats stats;
   for (auto _ : st) {

@@ -22,7 +22,8 @@ void check_canonical(std::span<const std::uint8_t> bytes) {
 void run(std::span<const std::uint8_t> bytes) {
   check_canonical<float>(bytes);
   check_canonical<double>(bytes);
-  const nde::parameter_layout expected = {{"layer0.weight", {3, 2}, 0}, {"layer0.bias", {3}, 6}, {"scale", {}, 9}};
+  const nde::parameter_layout expected = {
+      {"layer0.weight", {3, 2}, 0}, {"layer0.bias", {3}, 6}, {"scale", {}, 9}};
   Eigen::VectorXf values = Eigen::VectorXf::Zero(10);
   (void)nde::io::decode_parameters(bytes, expected, values);
 }
@@ -34,7 +35,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size >= 14) {
     std::vector<std::uint8_t> fixed(data, data + size);
     const auto crc = nde::io::detail::crc32(std::span<const std::uint8_t>(fixed.data(), size - 4));
-    for (int i = 0; i < 4; ++i) fixed[size - 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+      fixed[size - 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
     run(fixed);
   }
   return 0;

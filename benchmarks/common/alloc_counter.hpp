@@ -66,6 +66,8 @@ namespace bench {
 /// Allocations since construction.
 struct allocation_scope {
   std::uint64_t start = heap_allocations.load(std::memory_order_relaxed);
-  [[nodiscard]] std::uint64_t count() const { return heap_allocations.load(std::memory_order_relaxed) - start; }
+  [[nodiscard]] std::uint64_t count() const {
+    return heap_allocations.load(std::memory_order_relaxed) - start;
+  }
 };
 }  // namespace bench

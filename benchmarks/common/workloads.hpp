@@ -41,12 +41,14 @@ struct cube_derivative {
     return 3 * x * x;
   }
 };
-using spiral_network = nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
-                                           nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
+using spiral_network =
+    nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
+                        nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
 
 inline spiral_network make_spiral_network() {
   return spiral_network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}},
-                        nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{});
+                        nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{},
+                        nde::nn::linear<50, 2>{});
 }
 
 /// The true spiral's matrix: dy/dt = Aᵀ y³ (torchdiffeq's ode_demo.py writes y³ A for a row y).
@@ -65,8 +67,10 @@ inline Eigen::VectorXd spiral_params(const spiral_network& net) {
   Eigen::VectorXd theta = Eigen::VectorXd::Zero(net.num_params());
   std::mt19937_64 engine(0);
   Eigen::Matrix<double, 50, 2> w1;
-  for (Eigen::Index i = 0; i < w1.size(); ++i) w1.data()[i] = 0.05 * nde::nn::standard_normal(engine);
-  const Eigen::Matrix<double, 2, 50> w2 = spiral_matrix().transpose() * (w1.transpose() * w1).inverse() * w1.transpose();
+  for (Eigen::Index i = 0; i < w1.size(); ++i)
+    w1.data()[i] = 0.05 * nde::nn::standard_normal(engine);
+  const Eigen::Matrix<double, 2, 50> w2 =
+      spiral_matrix().transpose() * (w1.transpose() * w1).inverse() * w1.transpose();
   theta.segment(layout[0].offset, 100) = Eigen::Map<const Eigen::VectorXd>(w1.data(), 100);
   theta.segment(layout[2].offset, 100) = Eigen::Map<const Eigen::VectorXd>(w2.data(), 100);
   return theta;
@@ -98,7 +102,9 @@ template <class State>
 struct spiral_rhs {
   nde::network_field<spiral_network, State> field{make_spiral_network(), 20};
   Eigen::VectorXd theta = spiral_params(field.network());
-  void operator()(double t, const State& y, State& dydt) { field(t, y, nde::params_view<double>(theta), dydt); }
+  void operator()(double t, const State& y, State& dydt) {
+    field(t, y, nde::params_view<double>(theta), dydt);
+  }
 };
 
 /// W1's reference: the same field and save times at rtol 1e-13, atol 1e-15.
@@ -118,7 +124,8 @@ template <class Ys>
 double w1_error(const Ys& ys) {
   const auto& ref = w1_reference();
   double e = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) e = std::max(e, (ys[i] - ref[i]).cwiseAbs().maxCoeff());
+  for (std::size_t i = 0; i < ref.size(); ++i)
+    e = std::max(e, (ys[i] - ref[i]).cwiseAbs().maxCoeff());
   return e;
 }
 
@@ -131,7 +138,9 @@ inline spiral_data make_spiral_data() {
   spiral_data d;
   d.t = linspace(0, 25, 1000);
   const Eigen::Matrix2d at = spiral_matrix().transpose();
-  auto f = [&](double, const Eigen::Vector2d& y, Eigen::Vector2d& dydt) { dydt = at * y.array().cube().matrix(); };
+  auto f = [&](double, const Eigen::Vector2d& y, Eigen::Vector2d& dydt) {
+    dydt = at * y.array().cube().matrix();
+  };
   d.y = nde::solve_or_throw(f, nde::dopri5{}, 0.0, 25.0, Eigen::Vector2d(2, 0),
                             {.save_at = nde::save_at::times(d.t),
                              .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}})
@@ -140,7 +149,8 @@ inline spiral_data make_spiral_data() {
 }
 
 // ---- the wide field (W4) --------------------------------------------------------------
-using wide_network = nde::nn::mlp<nde::nn::tanh_activation, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>;
+using wide_network = nde::nn::mlp<nde::nn::tanh_activation, Eigen::Dynamic, Eigen::Dynamic,
+                                  Eigen::Dynamic, Eigen::Dynamic>;
 inline wide_network make_wide_network() { return wide_network({32, 256, 256, 32}); }
 inline Eigen::Index wide_batch() { return smoke() ? 4 : 128; }
 constexpr double w4_rtol = 1e-6;

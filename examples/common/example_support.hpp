@@ -56,11 +56,13 @@ class options {
   [[nodiscard]] const std::string& str(const std::string& name) const { return m_values.at(name); }
   /// The value of --name as an integer; throws naming the option unless the whole value parses.
   [[nodiscard]] int integer(const std::string& name) const {
-    return convert(name, "an integer", [](const std::string& v, std::size_t* end) { return std::stoi(v, end); });
+    return convert(name, "an integer",
+                   [](const std::string& v, std::size_t* end) { return std::stoi(v, end); });
   }
   /// The value of --name as a real number (same checks).
   [[nodiscard]] double real(const std::string& name) const {
-    return convert(name, "a number", [](const std::string& v, std::size_t* end) { return std::stod(v, end); });
+    return convert(name, "a number",
+                   [](const std::string& v, std::size_t* end) { return std::stod(v, end); });
   }
 
   void print_help() const {
@@ -73,8 +75,9 @@ class options {
 
  private:
   template <class Parse>
-  std::invoke_result_t<Parse, const std::string&, std::size_t*> convert(const std::string& name, const char* what,
-                                                                         Parse parse) const {
+  std::invoke_result_t<Parse, const std::string&, std::size_t*> convert(const std::string& name,
+                                                                        const char* what,
+                                                                        Parse parse) const {
     const std::string& value = str(name);
     std::size_t end = 0;
     try {
@@ -114,8 +117,10 @@ inline void write_csv(const std::filesystem::path& path, const std::vector<std::
 /// Runs `python3 <script> <out_dir>` with Debian's matplotlib when it is present;
 /// otherwise says how to get the figure. Returns true when the figure was written.
 /// Set NDE_NO_PLOT=1 to skip plotting (the smoke tests do).
-inline bool run_plot_script(const std::filesystem::path& script, const std::filesystem::path& out_dir) {
-  if (const char* skip = std::getenv("NDE_NO_PLOT"); skip && *skip && std::string(skip) != "0") return false;
+inline bool run_plot_script(const std::filesystem::path& script,
+                            const std::filesystem::path& out_dir) {
+  if (const char* skip = std::getenv("NDE_NO_PLOT"); skip && *skip && std::string(skip) != "0")
+    return false;
   const char* python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
   const std::string probe = std::string(python) + " -c 'import matplotlib' >/dev/null 2>&1";
   if (std::system(probe.c_str()) != 0) {

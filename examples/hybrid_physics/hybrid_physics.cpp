@@ -31,7 +31,7 @@
 
 namespace {
 
-using state = Eigen::Vector2d;                        // (θ, ω = θ')
+using state = Eigen::Vector2d;                           // (θ, ω = θ')
 using batch = Eigen::Matrix<double, 2, Eigen::Dynamic>;  // columns: training windows
 using network = nde::nn::mlp<nde::nn::tanh_activation, 2, 32, 2>;
 
@@ -77,8 +77,8 @@ struct pure_model {
 };
 
 struct trajectory {
-  state y0;                 // the true initial state
-  std::vector<state> truth;  // at the sample times
+  state y0;                     // the true initial state
+  std::vector<state> truth;     // at the sample times
   std::vector<state> observed;  // truth plus noise
 };
 
@@ -100,7 +100,8 @@ std::vector<trajectory> make_trajectories(int count, double noise, std::mt19937_
                                     .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}})
                    .ys;
     for (const auto& y : tr.truth)
-      tr.observed.push_back(y + noise * state(nde::nn::standard_normal(engine), nde::nn::standard_normal(engine)));
+      tr.observed.push_back(
+          y + noise * state(nde::nn::standard_normal(engine), nde::nn::standard_normal(engine)));
     out.push_back(std::move(tr));
   }
   return out;
@@ -129,7 +130,8 @@ nde::neural_ode_options forward_options() {
 template <class Gradient>
 Gradient make_gradient() {
   Gradient gradient{};
-  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>) gradient.controller = {.rtol = 1e-6, .atol = 1e-8};
+  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>)
+    gradient.controller = {.rtol = 1e-6, .atol = 1e-8};
   return gradient;
 }
 
@@ -142,17 +144,19 @@ struct trained {
 // RMS error of the model rolled out over [0, t_end] from each test trajectory's true initial
 // state; infinity when a roll-out fails (a pure network can blow up away from its data).
 template <class Method, class Model>
-double test_error(const network& net, const Eigen::VectorXd& params, const std::vector<trajectory>& tests) {
+double test_error(const network& net, const Eigen::VectorXd& params,
+                  const std::vector<trajectory>& tests) {
   using field = decltype(Model::template field<state>(net));
-  nde::neural_ode<field, Method, nde::discrete_adjoint, state> model(Model::template field<state>(net), params, {},
-                                                                     forward_options<Method>());
+  nde::neural_ode<field, Method, nde::discrete_adjoint, state> model(
+      Model::template field<state>(net), params, {}, forward_options<Method>());
   const auto ts = sample_times();
   double sum = 0;
   std::size_t count = 0;
   for (const auto& tr : tests) {
     const auto& fr = model.forward(tr.y0, ts);
     if (fr.status != nde::status::success) return std::numeric_limits<double>::infinity();
-    for (std::size_t i = 1; i < ts.size(); ++i, ++count) sum += (fr.ys[i] - tr.truth[i]).squaredNorm();
+    for (std::size_t i = 1; i < ts.size(); ++i, ++count)
+      sum += (fr.ys[i] - tr.truth[i]).squaredNorm();
   }
   return std::sqrt(sum / (2.0 * double(count)));
 }
@@ -163,8 +167,9 @@ template <class Method, class Gradient, class Model>
 trained train(const network& net, Eigen::VectorXd theta, const std::vector<trajectory>& data,
               const std::vector<trajectory>& tests, const settings& s) {
   using field = decltype(Model::template field<batch>(net));
-  nde::neural_ode<field, Method, Gradient, batch> model(Model::template field<batch>(net), std::move(theta),
-                                                        make_gradient<Gradient>(), forward_options<Method>());
+  nde::neural_ode<field, Method, Gradient, batch> model(Model::template field<batch>(net),
+                                                        std::move(theta), make_gradient<Gradient>(),
+                                                        forward_options<Method>());
   nde::optim::adam<double> optimiser(model.params().size(), {.learning_rate = s.learning_rate});
   const nde::optim::cosine_schedule<double> schedule{
       .base = s.learning_rate, .total_steps = s.iters, .minimum = 0.02 * s.learning_rate};
@@ -179,15 +184,16 @@ trained train(const network& net, Eigen::VectorXd theta, const std::vector<traje
   for (int it = 1; it <= s.iters; ++it) {
     batch y0(2, s.batch_size);
     for (int b = 0; b < s.batch_size; ++b) {
-      const auto which = static_cast<std::size_t>(nde::nn::uniform_01(sampler) * double(data.size()));
+      const auto which =
+          static_cast<std::size_t>(nde::nn::uniform_01(sampler) * double(data.size()));
       const int start = static_cast<int>(nde::nn::uniform_01(sampler) * (samples - s.window + 1));
       starts[b] = {which, start};
       y0.col(b) = data[which].observed[start];
     }
     const auto& fr = model.forward(y0, ts);
     if (fr.status != nde::status::success)
-      throw std::runtime_error(std::string(Model::name) + ": forward failed at iteration " + std::to_string(it) +
-                               ": " + fr.message);
+      throw std::runtime_error(std::string(Model::name) + ": forward failed at iteration " +
+                               std::to_string(it) + ": " + fr.message);
     double loss = 0;
     for (std::size_t i = 1; i < ts.size(); ++i)
       for (int b = 0; b < s.batch_size; ++b) {
@@ -197,15 +203,17 @@ trained train(const network& net, Eigen::VectorXd theta, const std::vector<traje
       }
     const auto g = model.backward(std::span<const batch>(cotangents));
     if (g.status != nde::status::success)
-      throw std::runtime_error(std::string(Model::name) + ": backward failed at iteration " + std::to_string(it) +
-                               ": " + g.message);
+      throw std::runtime_error(std::string(Model::name) + ": backward failed at iteration " +
+                               std::to_string(it) + ": " + g.message);
     optimiser.set_learning_rate(schedule(it - 1));
     optimiser.step(model.params(), g.params);
     result.loss.push_back(loss);
     if (it % s.report_every == 0 || it == s.iters) {
-      std::printf("  %-6s %2zu trajectories | iter %5d | batch loss %.6f | NFE fwd %4zu bwd %4zu | %.1f s\n",
-                  Model::name, data.size(), it, loss, g.stats.forward_rhs_evals,
-                  g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
+      std::printf(
+          "  %-6s %2zu trajectories | iter %5d | batch loss %.6f | NFE fwd %4zu bwd %4zu | %.1f "
+          "s\n",
+          Model::name, data.size(), it, loss, g.stats.forward_rhs_evals,
+          g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
       std::fflush(stdout);
     }
   }
@@ -252,16 +260,18 @@ int run(const settings& s) {
 
   const examples::stopwatch clock;
   for (int n : s.sizes) {
-    std::printf("training on %d trajector%s (%d observed states each)\n", n, n == 1 ? "y" : "ies", samples);
+    std::printf("training on %d trajector%s (%d observed states each)\n", n, n == 1 ? "y" : "ies",
+                samples);
     const std::vector<trajectory> subset(data.begin(), data.begin() + n);
     const trained hybrid = train<Method, Gradient, hybrid_model>(net, theta, subset, tests, s);
     const trained pure = train<Method, Gradient, pure_model>(net, theta, subset, tests, s);
-    std::printf("  test RMS error: hybrid %.4f, pure %.4f (%.1f s so far)\n", hybrid.test_error, pure.test_error,
-                clock.seconds());
+    std::printf("  test RMS error: hybrid %.4f, pure %.4f (%.1f s so far)\n", hybrid.test_error,
+                pure.test_error, clock.seconds());
     sizes.push_back(n);
     hybrid_errors.push_back(hybrid.test_error);
     pure_errors.push_back(pure.test_error);
-    for (const auto& [model, params] : {std::pair{"hybrid", &hybrid.params}, std::pair{"pure", &pure.params}}) {
+    for (const auto& [model, params] :
+         {std::pair{"hybrid", &hybrid.params}, std::pair{"pure", &pure.params}}) {
       friction_header.push_back(std::string(model) + "_" + std::to_string(n));
       friction_columns.emplace_back();
       for (double w : omegas)
@@ -276,8 +286,10 @@ int run(const settings& s) {
     }
   }
 
-  std::printf("\ntest RMS error over %d unseen trajectories on [0, %.0f] s (state (theta, omega), noise sd %.3g)\n",
-              s.test_trajectories, t_end, s.noise);
+  std::printf(
+      "\ntest RMS error over %d unseen trajectories on [0, %.0f] s (state (theta, omega), noise sd "
+      "%.3g)\n",
+      s.test_trajectories, t_end, s.noise);
   std::printf("  trajectories |   hybrid   |    pure    | pure / hybrid\n");
   for (std::size_t i = 0; i < sizes.size(); ++i)
     std::printf("  %12.0f | %10.4f | %10.4f | %8.1f\n", sizes[i], hybrid_errors[i], pure_errors[i],
@@ -289,15 +301,19 @@ int run(const settings& s) {
     hybrid_friction += std::pow(friction_columns[last][i] - friction_columns[1][i], 2);
     pure_friction += std::pow(friction_columns[last + 1][i] - friction_columns[1][i], 2);
   }
-  std::printf("learned friction at theta = 0 vs the true law, |omega| <= %.2f, %d trajectories: RMS error hybrid "
-              "%.4f, pure %.4f\n\n",
-              omega_max, pool, std::sqrt(hybrid_friction / double(omegas.size())),
-              std::sqrt(pure_friction / double(omegas.size())));
+  std::printf(
+      "learned friction at theta = 0 vs the true law, |omega| <= %.2f, %d trajectories: RMS error "
+      "hybrid "
+      "%.4f, pure %.4f\n\n",
+      omega_max, pool, std::sqrt(hybrid_friction / double(omegas.size())),
+      std::sqrt(pure_friction / double(omegas.size())));
 
   std::filesystem::create_directories(s.out);
-  examples::write_csv(s.out / "errors.csv", {"trajectories", "hybrid", "pure"}, {sizes, hybrid_errors, pure_errors});
+  examples::write_csv(s.out / "errors.csv", {"trajectories", "hybrid", "pure"},
+                      {sizes, hybrid_errors, pure_errors});
   examples::write_csv(s.out / "friction.csv", friction_header, friction_columns);
-  examples::write_csv(s.out / "loss.csv", {"iter", "hybrid", "pure"}, {loss_iter, loss_hybrid, loss_pure});
+  examples::write_csv(s.out / "loss.csv", {"iter", "hybrid", "pure"},
+                      {loss_iter, loss_hybrid, loss_pure});
   std::printf("wrote %s/{errors,friction,loss}.csv\n", s.out.string().c_str());
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/hybrid_physics.png\n", s.out.string().c_str());
@@ -309,7 +325,8 @@ int with_gradient(const settings& s) {
   if (s.gradient == "backsolve") return run<Method, nde::backsolve_adjoint>(s);
   if (s.gradient == "checkpointed") return run<Method, nde::checkpointed_adjoint>(s);
   if (s.gradient == "discrete") return run<Method, nde::discrete_adjoint>(s);
-  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" + s.gradient + "')");
+  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" +
+                              s.gradient + "')");
 }
 
 // std::stoi's own message ("stoi") does not say which option was wrong.
@@ -321,7 +338,8 @@ int integer(const std::string& name, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != text.size()) throw std::invalid_argument("--" + name + " needs an integer (got '" + text + "')");
+  if (used == 0 || used != text.size())
+    throw std::invalid_argument("--" + name + " needs an integer (got '" + text + "')");
   return value;
 }
 
@@ -342,7 +360,8 @@ std::vector<int> integer_list(const std::string& name, const std::string& text) 
   std::vector<int> values;
   std::stringstream stream(text);
   for (std::string item; std::getline(stream, item, ',');) values.push_back(integer(name, item));
-  if (values.empty()) throw std::invalid_argument("--" + name + " needs a comma-separated list of integers");
+  if (values.empty())
+    throw std::invalid_argument("--" + name + " needs a comma-separated list of integers");
   return values;
 }
 
@@ -350,8 +369,9 @@ std::vector<int> integer_list(const std::string& name, const std::string& text) 
 
 int main(int argc, char** argv) {
   try {
-    examples::options opt("hybrid_physics",
-                          "learn a pendulum's unknown friction: known physics + network vs a pure network");
+    examples::options opt(
+        "hybrid_physics",
+        "learn a pendulum's unknown friction: known physics + network vs a pure network");
     opt.add("iters", "1500", "training iterations per model and training-set size")
         .add("seed", "0", "random seed (trajectories, noise, weights, batches)")
         .add("solver", "dopri5", "dopri5, tsit5, bosh3 (adaptive) or rk4 (fixed step 0.02)")
@@ -378,7 +398,8 @@ int main(int argc, char** argv) {
                opt.str("gradient"),
                opt.str("out")};
     if (s.iters < 1 || s.test_trajectories < 1 || s.batch_size < 1 || s.report_every < 1)
-      throw std::invalid_argument("need iters, test-trajectories, batch-size and report-every >= 1");
+      throw std::invalid_argument(
+          "need iters, test-trajectories, batch-size and report-every >= 1");
     if (s.batch_size > 4096 || s.test_trajectories > 4096)
       throw std::invalid_argument("--batch-size and --test-trajectories must be <= 4096");
     if (s.window < 2 || s.window > samples)
@@ -387,13 +408,14 @@ int main(int argc, char** argv) {
       if (n < 1 || n > 256) throw std::invalid_argument("--sizes: each size must be in [1, 256]");
     if (s.noise < 0) throw std::invalid_argument("--noise must be >= 0");
     if (s.learning_rate <= 0) throw std::invalid_argument("--lr must be > 0");
-    std::printf("hybrid_physics: solver %s, gradient %s, %d iterations per model, seed %d\n", s.solver.c_str(),
-                s.gradient.c_str(), s.iters, s.seed);
+    std::printf("hybrid_physics: solver %s, gradient %s, %d iterations per model, seed %d\n",
+                s.solver.c_str(), s.gradient.c_str(), s.iters, s.seed);
     if (s.solver == "dopri5") return with_gradient<nde::dopri5>(s);
     if (s.solver == "tsit5") return with_gradient<nde::tsit5>(s);
     if (s.solver == "bosh3") return with_gradient<nde::bosh3>(s);
     if (s.solver == "rk4") return with_gradient<nde::rk4>(s);
-    throw std::invalid_argument("--solver must be dopri5, tsit5, bosh3 or rk4 (got '" + s.solver + "')");
+    throw std::invalid_argument("--solver must be dopri5, tsit5, bosh3 or rk4 (got '" + s.solver +
+                                "')");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hybrid_physics: %s\n", e.what());
     return 2;

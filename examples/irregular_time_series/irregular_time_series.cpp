@@ -46,9 +46,10 @@ void true_field(double, const state& y, state& dydt) {
 }
 
 std::vector<state> true_solution(std::span<const double> ts) {
-  auto sol = nde::solve_or_throw(true_field, nde::dopri5{}, 0.0, ts.back(), true_y0,
-                                 {.save_at = nde::save_at::times(std::vector<double>(ts.begin(), ts.end())),
-                                  .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+  auto sol = nde::solve_or_throw(
+      true_field, nde::dopri5{}, 0.0, ts.back(), true_y0,
+      {.save_at = nde::save_at::times(std::vector<double>(ts.begin(), ts.end())),
+       .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
   return sol.ys;
 }
 
@@ -81,7 +82,8 @@ observations make_observations(const settings& s) {
   const auto exact = true_solution(obs.t);
   for (std::size_t i = 1; i < exact.size(); ++i) {
     obs.truth.push_back(exact[i]);
-    obs.y.push_back(exact[i] + s.noise * state(nde::nn::standard_normal(engine), nde::nn::standard_normal(engine)));
+    obs.y.push_back(exact[i] + s.noise * state(nde::nn::standard_normal(engine),
+                                               nde::nn::standard_normal(engine)));
   }
   return obs;
 }
@@ -100,7 +102,8 @@ nde::neural_ode_options forward_options() {
 template <class Gradient>
 Gradient make_gradient() {
   Gradient gradient{};
-  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>) gradient.controller = {.rtol = 1e-6, .atol = 1e-8};
+  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>)
+    gradient.controller = {.rtol = 1e-6, .atol = 1e-8};
   return gradient;
 }
 
@@ -114,14 +117,16 @@ struct fit_result {
 // learned too: backward() returns dL/dy0). The horizon grows from T/4 to T over the first half
 // of training, a curriculum that keeps a long oscillating fit out of poor local minima.
 template <class Method, class Gradient, class Field>
-fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const observations& obs, const settings& s) {
-  nde::neural_ode<Field, Method, Gradient, state> model(std::move(field), std::move(theta), make_gradient<Gradient>(),
-                                                        forward_options<Method>());
+fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const observations& obs,
+               const settings& s) {
+  nde::neural_ode<Field, Method, Gradient, state> model(
+      std::move(field), std::move(theta), make_gradient<Gradient>(), forward_options<Method>());
   state y0 = obs.y.front();
   nde::optim::adam<double> optimiser(model.params().size(), {.learning_rate = s.learning_rate});
   nde::optim::adam<double> y0_optimiser(2, {.learning_rate = s.learning_rate});
-  const nde::optim::cosine_schedule<double> schedule{
-      .base = s.learning_rate, .total_steps = std::max(1, s.iters), .minimum = 0.01 * s.learning_rate};
+  const nde::optim::cosine_schedule<double> schedule{.base = s.learning_rate,
+                                                     .total_steps = std::max(1, s.iters),
+                                                     .minimum = 0.01 * s.learning_rate};
   const std::size_t total = obs.y.size();
   std::vector<state> cotangents(obs.t.size(), state::Zero());
   const examples::stopwatch clock;
@@ -129,7 +134,8 @@ fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const obser
 
   auto mse = [&](std::size_t count, bool with_cotangents) {
     const auto& fr = model.forward(y0, std::span<const double>(obs.t.data(), count + 1));
-    if (fr.status != nde::status::success) throw std::runtime_error(std::string(name) + ": forward failed: " + fr.message);
+    if (fr.status != nde::status::success)
+      throw std::runtime_error(std::string(name) + ": forward failed: " + fr.message);
     double loss = 0;
     const double scale = 1.0 / (2.0 * double(count));
     for (std::size_t i = 0; i < count; ++i) {
@@ -145,7 +151,8 @@ fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const obser
     const double horizon = s.t_train * (0.25 + 0.75 * progress);
     const auto count = std::max<std::size_t>(
         std::min<std::size_t>(4, total),
-        static_cast<std::size_t>(std::upper_bound(obs.t.begin() + 1, obs.t.end(), horizon) - obs.t.begin() - 1));
+        static_cast<std::size_t>(std::upper_bound(obs.t.begin() + 1, obs.t.end(), horizon) -
+                                 obs.t.begin() - 1));
     const double loss = mse(count, true);
     const auto g = model.backward(std::span<const state>(cotangents.data(), count + 1));
     if (g.status != nde::status::success)
@@ -156,9 +163,11 @@ fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const obser
     y0_optimiser.step(y0, g.y0);
     if (it % 10 == 0 || it == s.iters) result.loss.push_back(mse(total, false));
     if (it % s.report_every == 0 || it == s.iters) {
-      std::printf("%-10s iter %5d | horizon %5.2f | window loss %.5f | all-data loss %.5f | NFE fwd %4zu bwd %4zu | %.1f s\n",
-                  name, it, horizon, loss, result.loss.back(), g.stats.forward_rhs_evals,
-                  g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
+      std::printf(
+          "%-10s iter %5d | horizon %5.2f | window loss %.5f | all-data loss %.5f | NFE fwd %4zu "
+          "bwd %4zu | %.1f s\n",
+          name, it, horizon, loss, result.loss.back(), g.stats.forward_rhs_evals,
+          g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
       std::fflush(stdout);
     }
   }
@@ -169,14 +178,16 @@ fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const obser
 
 template <class Method, class Field>
 std::vector<state> predict(Field field, const fit_result& fitted, std::span<const double> ts) {
-  nde::neural_ode<Field, Method, nde::discrete_adjoint, state> model(std::move(field), fitted.params, {},
-                                                                     forward_options<Method>());
+  nde::neural_ode<Field, Method, nde::discrete_adjoint, state> model(
+      std::move(field), fitted.params, {}, forward_options<Method>());
   const auto& fr = model.forward(fitted.y0, ts);
-  if (fr.status != nde::status::success) throw std::runtime_error("prediction failed: " + fr.message);
+  if (fr.status != nde::status::success)
+    throw std::runtime_error("prediction failed: " + fr.message);
   return fr.ys;
 }
 
-double rms(const std::vector<state>& a, const std::vector<state>& b, std::size_t begin, std::size_t end) {
+double rms(const std::vector<state>& a, const std::vector<state>& b, std::size_t begin,
+           std::size_t end) {
   double sum = 0;
   for (std::size_t i = begin; i < end; ++i) sum += (a[i] - b[i]).squaredNorm();
   return std::sqrt(sum / (2.0 * double(end - begin)));
@@ -185,8 +196,9 @@ double rms(const std::vector<state>& a, const std::vector<state>& b, std::size_t
 template <class Method, class Gradient>
 int run(const settings& s) {
   const observations obs = make_observations(s);
-  std::printf("%zu observations at random times in (0, %.3g], noise sd %.3g; the first at t = %.3f\n", obs.y.size(),
-              s.t_train, s.noise, obs.t[1]);
+  std::printf(
+      "%zu observations at random times in (0, %.3g], noise sd %.3g; the first at t = %.3f\n",
+      obs.y.size(), s.t_train, s.noise, obs.t[1]);
 
   const network net;
   Eigen::VectorXd theta(net.num_params());
@@ -194,7 +206,8 @@ int run(const settings& s) {
   nde::nn::init_pytorch_default(net.layout(), theta, engine);
   const fit_result neural = fit<Method, Gradient>("neural ODE", neural_field(net), theta, obs, s);
   // The linear ODE starts from A = 0, i.e. from the zero-field baseline.
-  const fit_result linear = fit<Method, Gradient>("linear ODE", linear_field(2), Eigen::VectorXd::Zero(4), obs, s);
+  const fit_result linear =
+      fit<Method, Gradient>("linear ODE", linear_field(2), Eigen::VectorXd::Zero(4), obs, s);
 
   // A uniform grid on [0, 2T]: the first half is the training window, the second extrapolation.
   const int grid_size = 401;
@@ -208,19 +221,23 @@ int run(const settings& s) {
   const auto neural_at_obs = predict<Method>(neural_field(net), neural, obs.t);
   const auto linear_at_obs = predict<Method>(linear_field(2), linear, obs.t);
 
-  auto report = [&](const char* name, const std::vector<state>& path, const std::vector<state>* at_obs) {
+  auto report = [&](const char* name, const std::vector<state>& path,
+                    const std::vector<state>* at_obs) {
     std::vector<state> fitted(obs.y.size(), obs.y.front());
     if (at_obs) fitted.assign(at_obs->begin() + 1, at_obs->end());
     std::printf("  %-34s %9.4f %9.4f %12.4f %14.4f\n", name, rms(fitted, obs.y, 0, obs.y.size()),
                 rms(fitted, obs.truth, 0, obs.y.size()), rms(path, truth, 0, half),
                 rms(path, truth, half, path.size()));
   };
-  std::printf("\nRMS error (per component)          vs data  vs truth   on [0, T]   extrapolated\n");
-  std::printf("                                   at obs    at obs    vs truth    (T, 2T] vs truth\n");
+  std::printf(
+      "\nRMS error (per component)          vs data  vs truth   on [0, T]   extrapolated\n");
+  std::printf(
+      "                                   at obs    at obs    vs truth    (T, 2T] vs truth\n");
   report("constant (zero field, y = y_obs1)", constant_path, nullptr);
   report("linear ODE dy/dt = A y", linear_path, &linear_at_obs);
   report("neural ODE (2-32-2 tanh MLP)", neural_path, &neural_at_obs);
-  std::printf("(observation noise sd %.4f: a perfect model scores about that against the data)\n\n", s.noise);
+  std::printf("(observation noise sd %.4f: a perfect model scores about that against the data)\n\n",
+              s.noise);
 
   std::filesystem::create_directories(s.out);
   nde::io::save_parameters(s.out / "params.ndep", net.layout(), neural.params);
@@ -238,12 +255,15 @@ int run(const settings& s) {
       columns[3 + k].push_back(neural_path[i][k]);
       columns[5 + k].push_back(linear_path[i][k]);
     }
-  examples::write_csv(s.out / "trajectory.csv", {"t", "true1", "true2", "neural1", "neural2", "linear1", "linear2"},
-                      columns);
+  examples::write_csv(s.out / "trajectory.csv",
+                      {"t", "true1", "true2", "neural1", "neural2", "linear1", "linear2"}, columns);
   std::vector<double> loss_iter;
-  for (std::size_t i = 0; i < neural.loss.size(); ++i) loss_iter.push_back(std::min(10.0 * double(i + 1), double(s.iters)));
-  examples::write_csv(s.out / "loss.csv", {"iter", "neural_mse", "linear_mse"}, {loss_iter, neural.loss, linear.loss});
-  std::printf("wrote %s/{observations,trajectory,loss}.csv and params.ndep\n", s.out.string().c_str());
+  for (std::size_t i = 0; i < neural.loss.size(); ++i)
+    loss_iter.push_back(std::min(10.0 * double(i + 1), double(s.iters)));
+  examples::write_csv(s.out / "loss.csv", {"iter", "neural_mse", "linear_mse"},
+                      {loss_iter, neural.loss, linear.loss});
+  std::printf("wrote %s/{observations,trajectory,loss}.csv and params.ndep\n",
+              s.out.string().c_str());
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/irregular_time_series.png\n", s.out.string().c_str());
   return 0;
@@ -254,7 +274,8 @@ int with_gradient(const settings& s) {
   if (s.gradient == "backsolve") return run<Method, nde::backsolve_adjoint>(s);
   if (s.gradient == "checkpointed") return run<Method, nde::checkpointed_adjoint>(s);
   if (s.gradient == "discrete") return run<Method, nde::discrete_adjoint>(s);
-  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" + s.gradient + "')");
+  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" +
+                              s.gradient + "')");
 }
 
 // std::stoi's own message ("stoi") does not say which option was wrong.
@@ -288,8 +309,9 @@ double real(const examples::options& opt, const std::string& name) {
 
 int main(int argc, char** argv) {
   try {
-    examples::options opt("irregular_time_series",
-                          "fit a neural ODE to irregularly sampled noisy data and extrapolate beyond it");
+    examples::options opt(
+        "irregular_time_series",
+        "fit a neural ODE to irregularly sampled noisy data and extrapolate beyond it");
     opt.add("iters", "6000", "training iterations (each model)")
         .add("seed", "0", "random seed (observation times, noise, weights)")
         .add("solver", "dopri5", "dopri5, tsit5, bosh3 (adaptive) or rk4 (fixed step 0.05)")
@@ -301,23 +323,33 @@ int main(int argc, char** argv) {
         .add("report-every", "500", "iterations between progress lines")
         .add("out", "out/irregular_time_series", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    const settings s{integer(opt, "iters"),        integer(opt, "seed"),  integer(opt, "observations"),
-                     integer(opt, "report-every"), real(opt, "noise"),    real(opt, "t-train"),
-                     real(opt, "lr"),              opt.str("solver"),     opt.str("gradient"),
+    const settings s{integer(opt, "iters"),
+                     integer(opt, "seed"),
+                     integer(opt, "observations"),
+                     integer(opt, "report-every"),
+                     real(opt, "noise"),
+                     real(opt, "t-train"),
+                     real(opt, "lr"),
+                     opt.str("solver"),
+                     opt.str("gradient"),
                      opt.str("out")};
     if (s.iters < 1 || s.observations < 2 || s.report_every < 1)
       throw std::invalid_argument("need iters >= 1, observations >= 2, report-every >= 1");
     if (s.observations > 100000) throw std::invalid_argument("--observations must be <= 100000");
-    if (!(s.noise >= 0) || !std::isfinite(s.noise)) throw std::invalid_argument("--noise must be finite and >= 0");
-    if (!(s.t_train > 0) || !(s.t_train <= 100)) throw std::invalid_argument("--t-train must be in (0, 100]");
-    if (!(s.learning_rate > 0) || !std::isfinite(s.learning_rate)) throw std::invalid_argument("--lr must be > 0");
-    std::printf("irregular_time_series: solver %s, gradient %s, %d iterations, seed %d\n", s.solver.c_str(),
-                s.gradient.c_str(), s.iters, s.seed);
+    if (!(s.noise >= 0) || !std::isfinite(s.noise))
+      throw std::invalid_argument("--noise must be finite and >= 0");
+    if (!(s.t_train > 0) || !(s.t_train <= 100))
+      throw std::invalid_argument("--t-train must be in (0, 100]");
+    if (!(s.learning_rate > 0) || !std::isfinite(s.learning_rate))
+      throw std::invalid_argument("--lr must be > 0");
+    std::printf("irregular_time_series: solver %s, gradient %s, %d iterations, seed %d\n",
+                s.solver.c_str(), s.gradient.c_str(), s.iters, s.seed);
     if (s.solver == "dopri5") return with_gradient<nde::dopri5>(s);
     if (s.solver == "tsit5") return with_gradient<nde::tsit5>(s);
     if (s.solver == "bosh3") return with_gradient<nde::bosh3>(s);
     if (s.solver == "rk4") return with_gradient<nde::rk4>(s);
-    throw std::invalid_argument("--solver must be dopri5, tsit5, bosh3 or rk4 (got '" + s.solver + "')");
+    throw std::invalid_argument("--solver must be dopri5, tsit5, bosh3 or rk4 (got '" + s.solver +
+                                "')");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "irregular_time_series: %s\n", e.what());
     return 2;

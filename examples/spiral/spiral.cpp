@@ -2,7 +2,8 @@
 // field is a 2-50-2 tanh network applied to y³, trained on random 10-step windows with Adam and
 // the mean absolute error, by any of the three gradient methods.
 //
-//   spiral [--iters 2000] [--seed 0] [--solver dopri5|tsit5|rk4] [--gradient backsolve|checkpointed|discrete]
+//   spiral [--iters 2000] [--seed 0] [--solver dopri5|tsit5|rk4] [--gradient
+//   backsolve|checkpointed|discrete]
 //          [--out out/spiral] [--load params.ndep]
 //
 // Writes <out>/trajectory.csv, <out>/loss.csv, <out>/field.csv, <out>/params.ndep and, when
@@ -40,12 +41,13 @@ struct cube_derivative {
     return 3 * x * x;
   }
 };
-using network = nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
-                                    nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
+using network =
+    nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
+                        nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
 
 network make_network() {
-  return network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}}, nde::nn::linear<2, 50>{},
-                 nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{});
+  return network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}},
+                 nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{});
 }
 
 // The data: the true spiral, 1000 samples on [0, 25] (torchdiffeq's ode_demo.py).
@@ -105,7 +107,8 @@ int train(const settings& s) {
     options.controller = nde::constant_step{.dt = 0.025};
   }
   Gradient gradient{};
-  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>) gradient.controller = {.rtol = 1e-7, .atol = 1e-9};
+  if constexpr (!std::is_same_v<Gradient, nde::discrete_adjoint>)
+    gradient.controller = {.rtol = 1e-7, .atol = 1e-9};
   model_type model(field(net, s.batch_size), theta, gradient, options);
   nde::optim::adam<double> optimiser(theta.size(), {.learning_rate = s.learning_rate});
 
@@ -119,8 +122,8 @@ int train(const settings& s) {
   const double scale = 1.0 / (2.0 * s.batch_size * s.batch_time);  // mean over every entry
 
   auto test_loss = [&](std::vector<state>* prediction) {
-    nde::neural_ode<nde::network_field<network, state>, Method, nde::discrete_adjoint, state> single(
-        nde::network_field<network, state>(net), model.params(), {}, options);
+    nde::neural_ode<nde::network_field<network, state>, Method, nde::discrete_adjoint, state>
+        single(nde::network_field<network, state>(net), model.params(), {}, options);
     const auto& fr = single.forward(data.y.front(), data.t);
     if (fr.status != nde::status::success) throw nde::error(fr.status, fr.message);
     double l = 0;
@@ -146,7 +149,8 @@ int train(const settings& s) {
       for (int b = 0; b < s.batch_size; ++b) {
         const state r = fr.ys[i].col(b) - data.y[starts[b] + i];
         loss += r.cwiseAbs().sum();
-        cotangents[i].col(b) = r.unaryExpr([&](double x) { return x > 0 ? scale : (x < 0 ? -scale : 0.0); });
+        cotangents[i].col(b) =
+            r.unaryExpr([&](double x) { return x > 0 ? scale : (x < 0 ? -scale : 0.0); });
       }
     loss *= scale;
     const auto g = model.backward(std::span<const batch>(cotangents));
@@ -162,9 +166,11 @@ int train(const settings& s) {
       nfe_forward.push_back(double(g.stats.forward_rhs_evals));
       nfe_backward.push_back(double(g.stats.backward_rhs_evals + g.stats.backward_vjp_evals));
       elapsed.push_back(clock.seconds());
-      std::printf("iter %5d | batch loss %.6f | test loss %.6f | NFE forward %4zu backward %4zu (vjp %zu) | %.1f s\n",
-                  it, loss, test, g.stats.forward_rhs_evals, g.stats.backward_rhs_evals, g.stats.backward_vjp_evals,
-                  clock.seconds());
+      std::printf(
+          "iter %5d | batch loss %.6f | test loss %.6f | NFE forward %4zu backward %4zu (vjp %zu) "
+          "| %.1f s\n",
+          it, loss, test, g.stats.forward_rhs_evals, g.stats.backward_rhs_evals,
+          g.stats.backward_vjp_evals, clock.seconds());
       std::fflush(stdout);
     }
   }
@@ -180,8 +186,10 @@ int train(const settings& s) {
     p1.push_back(prediction[i][0]);
     p2.push_back(prediction[i][1]);
   }
-  examples::write_csv(s.out / "trajectory.csv", {"t", "y1", "y2", "pred1", "pred2"}, {t, y1, y2, p1, p2});
-  examples::write_csv(s.out / "loss.csv", {"iter", "test_loss", "nfe_forward", "nfe_backward", "seconds"},
+  examples::write_csv(s.out / "trajectory.csv", {"t", "y1", "y2", "pred1", "pred2"},
+                      {t, y1, y2, p1, p2});
+  examples::write_csv(s.out / "loss.csv",
+                      {"iter", "test_loss", "nfe_forward", "nfe_backward", "seconds"},
                       {loss_iter, loss_value, nfe_forward, nfe_backward, elapsed});
   // The learned and the true vector field on a grid over [-2, 2]².
   nde::network_field<network, state> learned(net);
@@ -199,7 +207,8 @@ int train(const settings& s) {
       tu.push_back(ft[0]);
       tv.push_back(ft[1]);
     }
-  examples::write_csv(s.out / "field.csv", {"y1", "y2", "learned_u", "learned_v", "true_u", "true_v"},
+  examples::write_csv(s.out / "field.csv",
+                      {"y1", "y2", "learned_u", "learned_v", "true_u", "true_v"},
                       {gx, gy, lu, lv, tu, tv});
   std::printf("final test loss (mean |error| over the 1000-point trajectory): %.6f\n", final_test);
   std::printf("wrote %s/{trajectory,loss,field}.csv and params.ndep\n", s.out.string().c_str());
@@ -213,7 +222,8 @@ int with_gradient(const settings& s) {
   if (s.gradient == "backsolve") return train<Method, nde::backsolve_adjoint>(s);
   if (s.gradient == "checkpointed") return train<Method, nde::checkpointed_adjoint>(s);
   if (s.gradient == "discrete") return train<Method, nde::discrete_adjoint>(s);
-  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" + s.gradient + "')");
+  throw std::invalid_argument("--gradient must be backsolve, checkpointed or discrete (got '" +
+                              s.gradient + "')");
 }
 
 }  // namespace
@@ -232,14 +242,16 @@ int main(int argc, char** argv) {
         .add("load", "", "start from a saved parameter file")
         .add("out", "out/spiral", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    const settings s{opt.integer("iters"),   opt.integer("seed"),      opt.integer("batch-time"),
-                     opt.integer("batch-size"), opt.integer("test-every"), opt.real("lr"),
-                     opt.str("solver"),      opt.str("gradient"),      opt.str("load"),
-                     opt.str("out")};
+    const settings s{opt.integer("iters"),      opt.integer("seed"),
+                     opt.integer("batch-time"), opt.integer("batch-size"),
+                     opt.integer("test-every"), opt.real("lr"),
+                     opt.str("solver"),         opt.str("gradient"),
+                     opt.str("load"),           opt.str("out")};
     if (s.iters < 0 || s.batch_size < 1 || s.batch_time < 2 || s.test_every < 1)
-      throw std::invalid_argument("need iters >= 0, batch-size >= 1, batch-time >= 2, test-every >= 1");
-    std::printf("spiral: solver %s, gradient %s, %d iterations, batch %d x %d, seed %d\n", s.solver.c_str(),
-                s.gradient.c_str(), s.iters, s.batch_size, s.batch_time, s.seed);
+      throw std::invalid_argument(
+          "need iters >= 0, batch-size >= 1, batch-time >= 2, test-every >= 1");
+    std::printf("spiral: solver %s, gradient %s, %d iterations, batch %d x %d, seed %d\n",
+                s.solver.c_str(), s.gradient.c_str(), s.iters, s.batch_size, s.batch_time, s.seed);
     if (s.solver == "dopri5") return with_gradient<nde::dopri5>(s);
     if (s.solver == "tsit5") return with_gradient<nde::tsit5>(s);
     if (s.solver == "rk4") return with_gradient<nde::rk4>(s);

@@ -24,7 +24,9 @@ void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   ++allocations;
   return std::malloc(size == 0 ? 1 : size);
 }
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
+  return operator new(size, tag);
+}
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete(void* p) noexcept { std::free(p); }
@@ -77,17 +79,19 @@ void check_no_allocation(const State& y0, const nde::solve_options& options) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("repeated solves allocate nothing once sized (dynamic vectors and batches)", "[integrate][malloc]",
-                   Eigen::VectorXd, Eigen::MatrixXd) {
+TEMPLATE_TEST_CASE("repeated solves allocate nothing once sized (dynamic vectors and batches)",
+                   "[integrate][malloc]", Eigen::VectorXd, Eigen::MatrixXd) {
   TestType y0 = TestType::Ones(6, TestType::ColsAtCompileTime == 1 ? 1 : 3);
-  const nde::solve_options adaptive{.save_at = {.t0 = true, .t1 = true, .steps = false, .ts = {0.1, 0.77, 2.5}},
-                                    .controller = nde::pi_controller{.rtol = 1e-8, .atol = 1e-10}};
-  const nde::solve_options constant{.save_at = {.t0 = false, .t1 = true, .steps = false, .ts = {0.33, 1.01}},
-                                    .controller = nde::constant_step{.dt = 0.01}};
+  const nde::solve_options adaptive{
+      .save_at = {.t0 = true, .t1 = true, .steps = false, .ts = {0.1, 0.77, 2.5}},
+      .controller = nde::pi_controller{.rtol = 1e-8, .atol = 1e-10}};
+  const nde::solve_options constant{
+      .save_at = {.t0 = false, .t1 = true, .steps = false, .ts = {0.33, 1.01}},
+      .controller = nde::constant_step{.dt = 0.01}};
   check_no_allocation<nde::dopri5>(y0, adaptive);  // native dense output, FSAL
   check_no_allocation<nde::tsit5>(y0, adaptive);
-  check_no_allocation<nde::bosh3>(y0, adaptive);   // Hermite dense output
-  check_no_allocation<nde::heun>(y0, adaptive);    // not FSAL: f(t1, y1) evaluated per step
+  check_no_allocation<nde::bosh3>(y0, adaptive);  // Hermite dense output
+  check_no_allocation<nde::heun>(y0, adaptive);   // not FSAL: f(t1, y1) evaluated per step
   check_no_allocation<nde::rk4>(y0, constant);
 }
 

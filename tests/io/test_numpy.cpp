@@ -38,14 +38,15 @@ bytes raw(const std::vector<Scalar>& values, bool big_endian = false) {
   for (const Scalar v : values) {
     std::uint8_t b[sizeof(Scalar)];
     std::memcpy(b, &v, sizeof(Scalar));  // the test machine is little-endian (x86-64, aarch64)
-    for (std::size_t i = 0; i < sizeof(Scalar); ++i) out.push_back(b[big_endian ? sizeof(Scalar) - 1 - i : i]);
+    for (std::size_t i = 0; i < sizeof(Scalar); ++i)
+      out.push_back(b[big_endian ? sizeof(Scalar) - 1 - i : i]);
   }
   return out;
 }
 
 std::string dict(const std::string& descr, bool fortran, const std::string& shape) {
-  return "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': " + shape +
-         ", }";
+  return "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+         ", 'shape': " + shape + ", }";
 }
 
 std::uint32_t reference_crc32(const bytes& data) {
@@ -113,7 +114,9 @@ bytes make_zip(const std::vector<zip_entry>& entries) {
   return out;
 }
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 const std::filesystem::path data_directory = NDE_IO_TEST_DATA;
 
@@ -142,29 +145,34 @@ TEMPLATE_TEST_CASE("a Fortran-order float64 .npy needs no reordering", "[io][npy
     for (int j = 0; j < 3; ++j) CHECK(array.matrix()(i, j) == TestType(10 * i + j));
 }
 
-TEST_CASE("rank-3 C-order arrays, versions 2.0 and 3.0, big-endian, 0-d and empty arrays", "[io][npy]") {
+TEST_CASE("rank-3 C-order arrays, versions 2.0 and 3.0, big-endian, 0-d and empty arrays",
+          "[io][npy]") {
   std::vector<double> values;
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 4; ++k) values.push_back(100 * i + 10 * j + k);
   for (int major : {1, 2, 3}) {
-    const auto array = nde::io::decode_npy<double>(make_npy(dict("<f8", false, "(2, 3, 4)"), raw(values), major));
+    const auto array =
+        nde::io::decode_npy<double>(make_npy(dict("<f8", false, "(2, 3, 4)"), raw(values), major));
     REQUIRE(array.shape == std::vector<std::int64_t>{2, 3, 4});
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 3; ++j)
-        for (int k = 0; k < 4; ++k) CHECK(array.values[i + 2 * (j + 3 * k)] == 100 * i + 10 * j + k);
+        for (int k = 0; k < 4; ++k)
+          CHECK(array.values[i + 2 * (j + 3 * k)] == 100 * i + 10 * j + k);
   }
-  const auto big = nde::io::decode_npy<float>(make_npy(dict(">f4", false, "(3,)"), raw<float>({1.5f, -2, 3}, true)));
+  const auto big = nde::io::decode_npy<float>(
+      make_npy(dict(">f4", false, "(3,)"), raw<float>({1.5f, -2, 3}, true)));
   CHECK(big.values == Eigen::Vector3f(1.5f, -2, 3));
-  const auto scalar = nde::io::decode_npy<double>(make_npy(dict("<f8", false, "()"), raw<double>({2.5})));
+  const auto scalar =
+      nde::io::decode_npy<double>(make_npy(dict("<f8", false, "()"), raw<double>({2.5})));
   CHECK(scalar.shape.empty());
   CHECK(scalar.values.size() == 1);
   CHECK(scalar.values[0] == 2.5);
   const auto empty = nde::io::decode_npy<double>(make_npy(dict("<f8", false, "(0, 3)"), {}));
   CHECK(empty.values.size() == 0);
   // Python 2 era headers: long literals and double quotes, keys in another order.
-  const auto old = nde::io::decode_npy<double>(
-      make_npy("{\"shape\": (2L, 1L), \"fortran_order\": False, \"descr\": \"<f8\"}", raw<double>({1, 2})));
+  const auto old = nde::io::decode_npy<double>(make_npy(
+      "{\"shape\": (2L, 1L), \"fortran_order\": False, \"descr\": \"<f8\"}", raw<double>({1, 2})));
   CHECK(old.shape == std::vector<std::int64_t>{2, 1});
 }
 
@@ -189,15 +197,21 @@ TEST_CASE("malformed .npy files give clear errors", "[io][npy]") {
   auto longer = good;
   longer.push_back(0);
   CHECK(starts_with(message(longer), "data length mismatch"));
-  CHECK(starts_with(message(make_npy(dict("<i8", false, "(2,)"), bytes(16))), "unsupported dtype '<i8'"));
-  CHECK(starts_with(message(make_npy("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (1,)}", bytes(4))),
+  CHECK(starts_with(message(make_npy(dict("<i8", false, "(2,)"), bytes(16))),
+                    "unsupported dtype '<i8'"));
+  CHECK(starts_with(
+      message(
+          make_npy("{'descr': [('x', '<f4')], 'fortran_order': False, 'shape': (1,)}", bytes(4))),
+      "bad .npy header"));
+  CHECK(starts_with(message(make_npy("{'descr': '<f4', 'shape': (1,)}", bytes(4))),
                     "bad .npy header"));
-  CHECK(starts_with(message(make_npy("{'descr': '<f4', 'shape': (1,)}", bytes(4))), "bad .npy header"));
   CHECK(starts_with(message(make_npy(dict("<f4", false, "(-1,)"), bytes(4))), "bad .npy header"));
   // An absurd shape with a few data bytes: rejected without allocating.
-  CHECK(starts_with(message(make_npy(dict("<f8", false, "(4611686018427387904, 4611686018427387904)"), bytes(8))),
-                    "truncated"));
-  CHECK(starts_with(message(make_npy(dict("<f8", false, "(99999999999999999999999,)"), bytes(8))), "bad .npy header"));
+  CHECK(starts_with(
+      message(make_npy(dict("<f8", false, "(4611686018427387904, 4611686018427387904)"), bytes(8))),
+      "truncated"));
+  CHECK(starts_with(message(make_npy(dict("<f8", false, "(99999999999999999999999,)"), bytes(8))),
+                    "bad .npy header"));
   // Every truncation of a valid file fails cleanly.
   for (std::size_t length = 0; length < good.size(); ++length) {
     INFO("length " << length);
@@ -231,13 +245,15 @@ TEST_CASE("an .npz built here (STORED, CRC-32) fills a layout, weights column-ma
     REQUIRE(nde::io::decode_npz_into(archive, named, theta_f, options));
     CHECK(theta_f[1] == 10.0f);
     CHECK(nde::io::decode_npz_into(archive, named, theta_f).message ==
-          "missing array: block 'layer0.weight' needs member 'layer0.weight.npy', which the archive does not have");
+          "missing array: block 'layer0.weight' needs member 'layer0.weight.npy', which the "
+          "archive does not have");
   }
   SECTION("shape mismatch, unused members; the target stays untouched") {
     Eigen::VectorXd target = Eigen::VectorXd::Constant(8, -7);
     const nde::parameter_layout transposed = {{"0.weight", {3, 2}, 0}, {"0.bias", {2}, 6}};
-    CHECK(nde::io::decode_npz_into(archive, transposed, target).message ==
-          "shape mismatch: member '0.weight.npy' has shape {2, 3}, block '0.weight' expects {3, 2}");
+    CHECK(
+        nde::io::decode_npz_into(archive, transposed, target).message ==
+        "shape mismatch: member '0.weight.npy' has shape {2, 3}, block '0.weight' expects {3, 2}");
     const nde::parameter_layout weight_only = {{"0.weight", {2, 3}, 0}};
     CHECK(starts_with(nde::io::decode_npz_into(archive, weight_only, target).message,
                       "unused arrays: no block takes '0.bias.npy'"));
@@ -252,10 +268,14 @@ TEST_CASE("an .npz built here (STORED, CRC-32) fills a layout, weights column-ma
 TEST_CASE("compressed, corrupted and malformed .npz archives are rejected", "[io][npz]") {
   const auto weight = make_npy(dict("<f4", false, "(2,)"), raw<float>({1, 2}));
   nde::io::npz_arrays<double> out;
-  const auto message = [&](const bytes& archive) { return nde::io::decode_npz(archive, out).message; };
+  const auto message = [&](const bytes& archive) {
+    return nde::io::decode_npz(archive, out).message;
+  };
 
-  CHECK(starts_with(message(make_zip({{"w.npy", weight, 8}})), "zip entry 'w.npy' is compressed (method 8, deflate)"));
-  CHECK(starts_with(message(make_zip({{"w.npy", weight, 0, true}})), "checksum mismatch: zip entry 'w.npy'"));
+  CHECK(starts_with(message(make_zip({{"w.npy", weight, 8}})),
+                    "zip entry 'w.npy' is compressed (method 8, deflate)"));
+  CHECK(starts_with(message(make_zip({{"w.npy", weight, 0, true}})),
+                    "checksum mismatch: zip entry 'w.npy'"));
   CHECK(starts_with(message(make_zip({{"w.npy", bytes{1, 2, 3}}})), "member 'w.npy': bad magic"));
   CHECK(starts_with(message(make_zip({{"w.npy", weight}, {"w", weight}})), "duplicate member"));
   CHECK(starts_with(message(weight), "not a zip archive"));
@@ -287,13 +307,15 @@ TEST_CASE("compressed, corrupted and malformed .npz archives are rejected", "[io
   }
 }
 
-TEST_CASE("the committed linear.npz (written by Python's zipfile like np.savez) loads", "[io][npz]") {
+TEST_CASE("the committed linear.npz (written by Python's zipfile like np.savez) loads",
+          "[io][npz]") {
   const nde::parameter_layout layout = {{"0.weight", {2, 3}, 0}, {"0.bias", {2}, 6}};
   Eigen::Matrix<float, 8, 1> theta;
   nde::io::load_npz_into(data_directory / "linear.npz", layout, theta);
   Eigen::Matrix<float, 8, 1> expected;
   expected << 1.5f, 3.0f, -2.0f, 4.5f, 0.25f, -0.125f, 0.5f, -1.0f;
   CHECK(theta == expected);
-  CHECK_THROWS_WITH(nde::io::load_npz_into(data_directory / "linear.npz", {{"0.weight", {2, 3}, 0}}, theta),
-                    Catch::Contains("linear.npz") && Catch::Contains("unused arrays"));
+  CHECK_THROWS_WITH(
+      nde::io::load_npz_into(data_directory / "linear.npz", {{"0.weight", {2, 3}, 0}}, theta),
+      Catch::Contains("linear.npz") && Catch::Contains("unused arrays"));
 }

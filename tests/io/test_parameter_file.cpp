@@ -27,7 +27,8 @@ using bits_of = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint
 struct scratch_directory {
   std::filesystem::path path;
   explicit scratch_directory(const std::string& tag) {
-    path = std::filesystem::temp_directory_path() / ("nde_io_test_" + tag + "_" + std::to_string(::getpid()));
+    path = std::filesystem::temp_directory_path() /
+           ("nde_io_test_" + tag + "_" + std::to_string(::getpid()));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }
@@ -68,11 +69,13 @@ Eigen::Matrix<Scalar, Eigen::Dynamic, 1> awkward_values() {
   using bits = std::conditional_t<sizeof(Scalar) == 4, std::uint32_t, std::uint64_t>;
   using limits = std::numeric_limits<Scalar>;
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> v(10);
-  const bits quiet_nan_payload = sizeof(Scalar) == 4 ? bits(0x7FC01234U) : bits(0x7FF8000000001234ULL);
-  const bits negative_signalling_nan = sizeof(Scalar) == 4 ? bits(0xFFA00001U) : bits(0xFFF0000000000001ULL);
-  v << Scalar(-0.0), limits::denorm_min(), -limits::denorm_min(), limits::infinity(), -limits::infinity(),
-      std::bit_cast<Scalar>(quiet_nan_payload), std::bit_cast<Scalar>(negative_signalling_nan), limits::max(),
-      Scalar(0.1), limits::min() / 2;
+  const bits quiet_nan_payload =
+      sizeof(Scalar) == 4 ? bits(0x7FC01234U) : bits(0x7FF8000000001234ULL);
+  const bits negative_signalling_nan =
+      sizeof(Scalar) == 4 ? bits(0xFFA00001U) : bits(0xFFF0000000000001ULL);
+  v << Scalar(-0.0), limits::denorm_min(), -limits::denorm_min(), limits::infinity(),
+      -limits::infinity(), std::bit_cast<Scalar>(quiet_nan_payload),
+      std::bit_cast<Scalar>(negative_signalling_nan), limits::max(), Scalar(0.1), limits::min() / 2;
   return v;
 }
 
@@ -82,7 +85,9 @@ bool same_bits(const A& a, const B& b) {
   return std::memcmp(a.data(), b.data(), sizeof(Scalar) * static_cast<std::size_t>(a.size())) == 0;
 }
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 }  // namespace
 
@@ -132,7 +137,8 @@ TEMPLATE_TEST_CASE("save/load round trip is bit-exact", "[io][parameter_file]", 
   }
 
   // Into an expected layout whose blocks are in another order, in a fixed-size vector.
-  const nde::parameter_layout reordered = {{"scale", {}, 0}, {"layer0.bias", {3}, 1}, {"layer0.weight", {3, 2}, 4}};
+  const nde::parameter_layout reordered = {
+      {"scale", {}, 0}, {"layer0.bias", {3}, 1}, {"layer0.weight", {3, 2}, 4}};
   Eigen::Matrix<TestType, 10, 1> target;
   target.setZero();
   nde::io::load_parameters(file, reordered, target);
@@ -141,7 +147,8 @@ TEMPLATE_TEST_CASE("save/load round trip is bit-exact", "[io][parameter_file]", 
   CHECK(same_bits<TestType>(target.segment(4, 6).eval(), values.segment(0, 6).eval()));
 
   // Into a segment of a larger vector.
-  Eigen::Matrix<TestType, Eigen::Dynamic, 1> big = Eigen::Matrix<TestType, Eigen::Dynamic, 1>::Constant(14, 7);
+  Eigen::Matrix<TestType, Eigen::Dynamic, 1> big =
+      Eigen::Matrix<TestType, Eigen::Dynamic, 1>::Constant(14, 7);
   nde::io::load_parameters(file, layout, big.segment(2, 10));
   CHECK(big[0] == 7);
   CHECK(big[13] == 7);
@@ -169,7 +176,8 @@ TEST_CASE("every truncation of a small file is reported as truncated", "[io][par
 TEST_CASE("every flipped byte is detected with a clear message", "[io][parameter_file]") {
   const auto file = nde::io::encode_parameters(small_layout(), awkward_values<float>());
   const std::size_t payload_begin = file.size() - 4 - 10 * sizeof(float);
-  const char* classes[] = {"bad magic", "unsupported version", "truncated", "corrupted", "checksum mismatch"};
+  const char* classes[] = {"bad magic", "unsupported version", "truncated", "corrupted",
+                           "checksum mismatch"};
   for (std::size_t at = 0; at < file.size(); ++at) {
     auto damaged = file;
     damaged[at] ^= 0xFF;
@@ -202,7 +210,8 @@ TEST_CASE("mismatched files give errors naming the problem", "[io][parameter_fil
     Eigen::VectorXf target = Eigen::VectorXf::Constant(10, -1);
     const auto result = nde::io::decode_parameters(file, expected, target);
     CHECK(result.message ==
-          "shape mismatch: block 'layer0.weight' has shape {3, 2} in the file, the layout expects {2, 3}");
+          "shape mismatch: block 'layer0.weight' has shape {3, 2} in the file, the layout expects "
+          "{2, 3}");
     CHECK((target.array() == -1).all());
   }
   SECTION("missing and unexpected blocks") {
@@ -226,30 +235,35 @@ TEST_CASE("mismatched files give errors naming the problem", "[io][parameter_fil
     newer[8] = 2;
     fix_crc(newer);
     nde::io::parameter_set<float> out;
-    CHECK(nde::io::decode_parameters(newer, out).message == "unsupported version 2 (this reader supports version 1)");
+    CHECK(nde::io::decode_parameters(newer, out).message ==
+          "unsupported version 2 (this reader supports version 1)");
   }
   SECTION("absurd sizes with a valid checksum are rejected before any allocation") {
     nde::io::parameter_set<float> out;
     auto absurd = file;
     absurd[12] = 0xFF, absurd[13] = 0xFF, absurd[14] = 0xFF, absurd[15] = 0x7F;  // block count
     fix_crc(absurd);
-    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message, "invalid file: absurd block count"));
+    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message,
+                      "invalid file: absurd block count"));
     absurd = file;
     for (int i = 16; i < 24; ++i) absurd[i] = 0xFF;  // scalar count
     fix_crc(absurd);
-    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message, "invalid file: absurd scalar count"));
+    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message,
+                      "invalid file: absurd scalar count"));
     absurd = file;
     const std::size_t first_dimension = 24 + 2 + 13 + 1;  // after "layer0.weight" and its rank
     for (std::size_t i = 0; i < 8; ++i) absurd[first_dimension + i] = i == 7 ? 0x40 : 0;  // 2^62
     fix_crc(absurd);
-    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message, "invalid file: block 'layer0.weight': absurd"));
+    CHECK(starts_with(nde::io::decode_parameters(absurd, out).message,
+                      "invalid file: block 'layer0.weight': absurd"));
   }
   SECTION("trailing garbage") {
     auto longer = file;
     longer.insert(longer.end() - 4, 0);
     fix_crc(longer);
     nde::io::parameter_set<float> out;
-    CHECK(starts_with(nde::io::decode_parameters(longer, out).message, "invalid file: the file has 1 bytes more"));
+    CHECK(starts_with(nde::io::decode_parameters(longer, out).message,
+                      "invalid file: the file has 1 bytes more"));
   }
   SECTION("not a parameter file at all") {
     const std::string text = "{\"weights\": [1, 2, 3]}";
@@ -261,13 +275,16 @@ TEST_CASE("mismatched files give errors naming the problem", "[io][parameter_fil
 
 TEST_CASE("the writer rejects layouts it could not read back", "[io][parameter_file]") {
   const Eigen::VectorXd v = Eigen::VectorXd::Zero(4);
-  CHECK_THROWS_WITH(nde::io::encode_parameters(nde::parameter_layout{{"a", {2}, 0}, {"a", {2}, 2}}, v),
-                    Catch::Contains("duplicate block name 'a'"));
-  CHECK_THROWS_WITH(nde::io::encode_parameters(nde::parameter_layout{{"", {2}, 0}}, v), Catch::Contains("empty name"));
+  CHECK_THROWS_WITH(
+      nde::io::encode_parameters(nde::parameter_layout{{"a", {2}, 0}, {"a", {2}, 2}}, v),
+      Catch::Contains("duplicate block name 'a'"));
+  CHECK_THROWS_WITH(nde::io::encode_parameters(nde::parameter_layout{{"", {2}, 0}}, v),
+                    Catch::Contains("empty name"));
   CHECK_THROWS_WITH(nde::io::encode_parameters(nde::parameter_layout{{"a", {5}, 0}}, v),
                     Catch::Contains("does not fit in the parameter vector of size 4"));
-  CHECK_THROWS_AS(nde::io::encode_parameters(nde::parameter_layout{{"a", {1, 1, 1, 1, 1, 1, 1, 1, 1}, 0}}, v),
-                  nde::error);
+  CHECK_THROWS_AS(
+      nde::io::encode_parameters(nde::parameter_layout{{"a", {1, 1, 1, 1, 1, 1, 1, 1, 1}, 0}}, v),
+      nde::error);
 }
 
 TEST_CASE("load errors name the file", "[io][parameter_file]") {
@@ -290,7 +307,8 @@ TEST_CASE("a write that fails midway leaves the old file intact", "[io][paramete
 
   // A payload of several 64 KiB chunks, so the crash lands in the middle of the data.
   const Eigen::VectorXd new_values = Eigen::VectorXd::LinSpaced(40000, -1, 1);
-  const auto new_bytes = nde::io::encode_parameters(nde::parameter_layout{{"w", {40000}, 0}}, new_values);
+  const auto new_bytes =
+      nde::io::encode_parameters(nde::parameter_layout{{"w", {40000}, 0}}, new_values);
   REQUIRE(new_bytes.size() > 3 * 65536);
 
   SECTION("an exception thrown after the first chunk") {

@@ -43,7 +43,8 @@ TEST_CASE("autodiff_field's vjp equals the analytic Jacobian products", "[models
   const double dy1 = a[0] * theta[0] * std::sin(y[0]) + a[1] * theta[1];
   CHECK(a_y[0] == Catch::Approx(dy0).epsilon(1e-14));
   CHECK(a_y[1] == Catch::Approx(dy1).epsilon(1e-14));
-  CHECK(a_theta[0] == Catch::Approx(1 + a[0] * y[1] * std::sin(y[0]) + a[1] * theta[1]).epsilon(1e-14));
+  CHECK(a_theta[0] ==
+        Catch::Approx(1 + a[0] * y[1] * std::sin(y[0]) + a[1] * theta[1]).epsilon(1e-14));
   CHECK(a_theta[1] == Catch::Approx(1 + a[1] * (y[1] + theta[0])).epsilon(1e-14));
 }
 
@@ -58,7 +59,8 @@ TEST_CASE("a hybrid field (known physics + MLP) trains: loss falls by 100x", "[m
   std::vector<std::vector<vec>> data;
   for (const auto& y0 : starts) {
     auto sol = nde::solve(truth, nde::dopri5{}, 0.0, 3.0, y0,
-                          {.save_at = nde::save_at::times(ts), .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+                          {.save_at = nde::save_at::times(ts),
+                           .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
     REQUIRE(sol.success());
     data.push_back(sol.ys);
   }
@@ -74,7 +76,8 @@ TEST_CASE("a hybrid field (known physics + MLP) trains: loss falls by 100x", "[m
   theta.tail(net.num_params()) *= 0.1;
 
   nde::neural_ode<hybrid, nde::rk4, nde::discrete_adjoint, vec> model(
-      hybrid(physics_field(oscillator, 1), network(net)), theta, {}, {.controller = nde::constant_step{.dt = 0.05}});
+      hybrid(physics_field(oscillator, 1), network(net)), theta, {},
+      {.controller = nde::constant_step{.dt = 0.05}});
   nde::optim::adam<double> optimiser(theta.size(), {.learning_rate = 0.02});
 
   auto epoch = [&](bool update) {

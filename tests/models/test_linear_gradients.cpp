@@ -67,8 +67,8 @@ exact_gradient reference(const linear_problem& p) {
 }
 
 template <class Gradient>
-nde::gradient_result<vec> run(const linear_problem& p, Gradient method, nde::neural_ode_options options,
-                              double forward_accuracy = 1e-8) {
+nde::gradient_result<vec> run(const linear_problem& p, Gradient method,
+                              nde::neural_ode_options options, double forward_accuracy = 1e-8) {
   const Eigen::Index n = p.A.rows();
   nde::neural_ode<nde::linear_field<vec>, nde::dopri5, Gradient, vec> model(
       nde::linear_field<vec>(n), Eigen::Map<const vec>(p.A.data(), n * n), method, options);
@@ -79,9 +79,13 @@ nde::gradient_result<vec> run(const linear_problem& p, Gradient method, nde::neu
   return model.backward(std::span<const vec>(p.w));
 }
 
-double relative_error(const vec& x, const vec& reference) { return (x - reference).norm() / reference.norm(); }
+double relative_error(const vec& x, const vec& reference) {
+  return (x - reference).norm() / reference.norm();
+}
 
-nde::neural_ode_options tight() { return {.controller = nde::pi_controller{.rtol = 1e-11, .atol = 1e-13}}; }
+nde::neural_ode_options tight() {
+  return {.controller = nde::pi_controller{.rtol = 1e-11, .atol = 1e-13}};
+}
 
 }  // namespace
 

@@ -60,7 +60,8 @@ void free(void* p) {
 namespace {
 
 using state = Eigen::VectorXd;  // dynamic on purpose: every buffer is on the heap
-using net_type = nde::nn::mlp<nde::nn::tanh_activation, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>;
+using net_type =
+    nde::nn::mlp<nde::nn::tanh_activation, Eigen::Dynamic, Eigen::Dynamic, Eigen::Dynamic>;
 using field_type = nde::network_field<net_type, state>;
 
 template <class Gradient>
@@ -101,9 +102,12 @@ measurement<Gradient> measure(std::size_t steps, Gradient method) {
 TEST_CASE("backsolve adjoint memory does not grow with the number of steps", "[models][memory]") {
   // One-time lazy allocations of the process (Eigen's cache-size query, locale) happen here.
   (void)measure(10, nde::backsolve_adjoint{});
-  const auto small = measure(1000, nde::backsolve_adjoint{.controller = {.rtol = 1e-6, .atol = 1e-9}});
-  const auto large = measure(100000, nde::backsolve_adjoint{.controller = {.rtol = 1e-6, .atol = 1e-9}});
-  INFO("forward peak bytes: " << small.forward_peak << " (1e3 steps) vs " << large.forward_peak << " (1e5 steps)");
+  const auto small =
+      measure(1000, nde::backsolve_adjoint{.controller = {.rtol = 1e-6, .atol = 1e-9}});
+  const auto large =
+      measure(100000, nde::backsolve_adjoint{.controller = {.rtol = 1e-6, .atol = 1e-9}});
+  INFO("forward peak bytes: " << small.forward_peak << " (1e3 steps) vs " << large.forward_peak
+                              << " (1e5 steps)");
   INFO("backward peak bytes: " << small.backward_peak << " vs " << large.backward_peak);
   // 100x the steps; O(steps) storage would add at least 8 bytes a step (~800 kB).
   CHECK(large.forward_peak <= small.forward_peak + 64);

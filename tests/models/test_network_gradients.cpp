@@ -32,7 +32,8 @@ const std::vector<double> output_times{0.0, 0.3, 0.8, 1.5};
 struct loss_function {
   std::vector<vec> weights;
   loss_function() {
-    for (std::size_t i = 0; i < output_times.size(); ++i) weights.emplace_back(0.3 + 0.1 * double(i), -0.2 * double(i));
+    for (std::size_t i = 0; i < output_times.size(); ++i)
+      weights.emplace_back(0.3 + 0.1 * double(i), -0.2 * double(i));
   }
   [[nodiscard]] double value(const std::vector<vec>& ys) const {
     double l = 0.5 * ys.back().squaredNorm();
@@ -52,7 +53,8 @@ using model_type = nde::neural_ode<field_type, Method, Gradient, vec>;
 const vec y0_value{0.6, -0.4};
 
 template <class Gradient, class Method = nde::dopri5>
-nde::gradient_result<vec> gradient(Gradient method, nde::neural_ode_options options, const params& theta) {
+nde::gradient_result<vec> gradient(Gradient method, nde::neural_ode_options options,
+                                   const params& theta) {
   model_type<Gradient, Method> model(field_type(net_type{}), theta, method, options);
   const auto& fr = model.forward(y0_value, output_times);
   REQUIRE(fr.status == nde::status::success);
@@ -62,7 +64,8 @@ nde::gradient_result<vec> gradient(Gradient method, nde::neural_ode_options opti
 
 // Central differences of the loss of the computed solution, w.r.t. θ and y0.
 template <class Method = nde::dopri5>
-std::pair<params, vec> finite_differences(nde::neural_ode_options options, const params& theta, double h) {
+std::pair<params, vec> finite_differences(nde::neural_ode_options options, const params& theta,
+                                          double h) {
   model_type<nde::discrete_adjoint, Method> model(field_type(net_type{}), theta, {}, options);
   const loss_function loss;
   auto evaluate = [&](const vec& y0) {
@@ -108,12 +111,14 @@ TEST_CASE("discrete adjoint is the exact gradient of the discrete map (fixed RK4
   CHECK(g.stats.backward_vjp_evals == 4 * g.stats.backward_steps);
 }
 
-TEST_CASE("discrete adjoint through adaptive dopri5 steps matches finite differences of the same steps",
-          "[models][gradients][discrete]") {
+TEST_CASE(
+    "discrete adjoint through adaptive dopri5 steps matches finite differences of the same steps",
+    "[models][gradients][discrete]") {
   const params theta = initial_params(11);
   // Record the adaptive steps once, then difference the map with those steps held fixed.
-  model_type<nde::discrete_adjoint> model(field_type(net_type{}), theta, {},
-                                          {.controller = nde::pi_controller{.rtol = 1e-5, .atol = 1e-7}});
+  model_type<nde::discrete_adjoint> model(
+      field_type(net_type{}), theta, {},
+      {.controller = nde::pi_controller{.rtol = 1e-5, .atol = 1e-7}});
   const auto& fr = model.forward(y0_value, output_times);
   REQUIRE(fr.status == nde::status::success);
   const auto c = loss_function{}.cotangents(fr.ys);
@@ -123,9 +128,9 @@ TEST_CASE("discrete adjoint through adaptive dopri5 steps matches finite differe
   // θ moves by 1e-6 only if the controller makes the same decisions; fixed steps avoid that
   // question: compare against constant steps of the same count instead, and the adaptive
   // gradient against the fixed-step one below.
-  const auto [fd_theta, fd_y0] =
-      finite_differences(nde::neural_ode_options{.controller = nde::pi_controller{.rtol = 1e-5, .atol = 1e-7}},
-                         theta, 1e-7);
+  const auto [fd_theta, fd_y0] = finite_differences(
+      nde::neural_ode_options{.controller = nde::pi_controller{.rtol = 1e-5, .atol = 1e-7}}, theta,
+      1e-7);
   // Step-size decisions are piecewise constant in θ, so FD of the adaptive map agrees to
   // the controller's tolerance, not to rounding.
   CHECK(relative(g.params, fd_theta) < 1e-4);
@@ -146,8 +151,10 @@ TEST_CASE("continuous adjoints approach the reference gradient as tolerances tig
     double at_1e10 = 1.0;
     for (const double tol : {1e-4, 1e-7, 1e-10}) {
       const nde::pi_controller c{.rtol = tol, .atol = tol * 1e-2};
-      const auto g = interpolating ? gradient(nde::checkpointed_adjoint{.controller = c}, {.controller = c}, theta)
-                                   : gradient(nde::backsolve_adjoint{.controller = c}, {.controller = c}, theta);
+      const auto g =
+          interpolating
+              ? gradient(nde::checkpointed_adjoint{.controller = c}, {.controller = c}, theta)
+              : gradient(nde::backsolve_adjoint{.controller = c}, {.controller = c}, theta);
       REQUIRE(g.status == nde::status::success);
       const double e = std::max(relative(g.params, reference.params), relative(g.y0, reference.y0));
       INFO("interpolating = " << interpolating << ", tol = " << tol << ", relative error = " << e);
@@ -159,14 +166,18 @@ TEST_CASE("continuous adjoints approach the reference gradient as tolerances tig
   }
 }
 
-TEST_CASE("seminorm takes fewer backward evaluations for the same gradient", "[models][gradients][adjoint]") {
+TEST_CASE("seminorm takes fewer backward evaluations for the same gradient",
+          "[models][gradients][adjoint]") {
   const params theta = initial_params(5);
   const nde::pi_controller c{.rtol = 1e-6, .atol = 1e-8};
-  const auto full = gradient(nde::backsolve_adjoint{.controller = c, .seminorm = false}, {.controller = c}, theta);
-  const auto semi = gradient(nde::backsolve_adjoint{.controller = c, .seminorm = true}, {.controller = c}, theta);
+  const auto full = gradient(nde::backsolve_adjoint{.controller = c, .seminorm = false},
+                             {.controller = c}, theta);
+  const auto semi =
+      gradient(nde::backsolve_adjoint{.controller = c, .seminorm = true}, {.controller = c}, theta);
   REQUIRE(full.status == nde::status::success);
   REQUIRE(semi.status == nde::status::success);
-  INFO("full norm: " << full.stats.backward_rhs_evals << " evaluations, seminorm: " << semi.stats.backward_rhs_evals);
+  INFO("full norm: " << full.stats.backward_rhs_evals
+                     << " evaluations, seminorm: " << semi.stats.backward_rhs_evals);
   CHECK(semi.stats.backward_rhs_evals < full.stats.backward_rhs_evals);
   CHECK(relative(semi.params, full.params) < 1e-4);
   CHECK(relative(semi.y0, full.y0) < 1e-4);
@@ -178,7 +189,8 @@ TEST_CASE("binomial checkpointing gives the same discrete gradient within its bu
   const nde::neural_ode_options fixed{.controller = nde::constant_step{.dt = 0.02}};
   const auto all = gradient<nde::discrete_adjoint, nde::rk4>({}, fixed, theta);
   for (const std::size_t budget : {1u, 2u, 3u, 8u}) {
-    const auto g = gradient<nde::discrete_adjoint, nde::rk4>({.max_checkpoints = budget}, fixed, theta);
+    const auto g =
+        gradient<nde::discrete_adjoint, nde::rk4>({.max_checkpoints = budget}, fixed, theta);
     INFO("budget " << budget << ": peak " << g.stats.peak_stored_states << ", recomputed "
                    << g.stats.recomputed_steps);
     CHECK(g.stats.peak_stored_states <= budget);
@@ -201,8 +213,8 @@ TEST_CASE("a batch as matrix columns gives the sum of per-column gradients (fixe
   batch_state y0(2, 3);
   y0 << 0.6, -0.1, 0.3,  //
       -0.4, 0.2, 0.9;
-  nde::neural_ode<batch_field, nde::rk4, nde::discrete_adjoint, batch_state> batch(batch_field(net_type{}, 3), theta,
-                                                                                    {}, fixed);
+  nde::neural_ode<batch_field, nde::rk4, nde::discrete_adjoint, batch_state> batch(
+      batch_field(net_type{}, 3), theta, {}, fixed);
   const auto& fr = batch.forward(y0, output_times);
   REQUIRE(fr.status == nde::status::success);
   std::vector<batch_state> c(fr.ys.size(), batch_state::Zero(2, 3));
@@ -223,10 +235,12 @@ TEST_CASE("a batch as matrix columns gives the sum of per-column gradients (fixe
   CHECK(relative(g.params, sum) < 1e-12);
 }
 
-TEST_CASE("per-sample parallel gradients are bit-identical to serial ones", "[models][gradients][threads]") {
+TEST_CASE("per-sample parallel gradients are bit-identical to serial ones",
+          "[models][gradients][threads]") {
   const params theta = initial_params(17);
-  model_type<nde::backsolve_adjoint> model(field_type(net_type{}), theta, {},
-                                           {.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8}});
+  model_type<nde::backsolve_adjoint> model(
+      field_type(net_type{}), theta, {},
+      {.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8}});
   std::vector<vec> y0s;
   for (int i = 0; i < 7; ++i) y0s.emplace_back(0.1 * i - 0.3, 0.5 - 0.07 * i);
   auto loss = [](std::size_t i, const std::vector<vec>& ys, std::vector<vec>& c) {
@@ -236,7 +250,8 @@ TEST_CASE("per-sample parallel gradients are bit-identical to serial ones", "[mo
   const auto serial = model.per_sample_gradients(std::span<const vec>(y0s), output_times, loss, 1);
   REQUIRE(serial.status == nde::status::success);
   for (unsigned threads : {2u, 3u, 8u}) {
-    const auto parallel = model.per_sample_gradients(std::span<const vec>(y0s), output_times, loss, threads);
+    const auto parallel =
+        model.per_sample_gradients(std::span<const vec>(y0s), output_times, loss, threads);
     CHECK(parallel.params == serial.params);
     CHECK(parallel.loss == serial.loss);
     for (std::size_t i = 0; i < y0s.size(); ++i) CHECK(parallel.y0[i] == serial.y0[i]);
@@ -259,24 +274,28 @@ TEST_CASE("bad inputs to the model give clear errors", "[models][errors]") {
   SECTION("cotangent count") {
     REQUIRE(model.forward(y0_value, output_times).status == nde::status::success);
     c.pop_back();
-    CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)), Catch::Contains("3 cotangents for 4 output times"));
+    CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)),
+                      Catch::Contains("3 cotangents for 4 output times"));
   }
   SECTION("NaN cotangent") {
     REQUIRE(model.forward(y0_value, output_times).status == nde::status::success);
     c[1][0] = std::nan("");
-    CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)), Catch::Contains("cotangent 1 contains NaN"));
+    CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)),
+                      Catch::Contains("cotangent 1 contains NaN"));
   }
   SECTION("parameter count") {
     CHECK_THROWS_WITH((model_type<nde::discrete_adjoint>(field_type(net_type{}), params::Zero(5))),
                       Catch::Contains("has 82 parameters but the parameter vector has 5"));
     model.params().resize(3);
-    CHECK_THROWS_WITH(model.forward(y0_value, output_times), Catch::Contains("parameter vector has 3"));
+    CHECK_THROWS_WITH(model.forward(y0_value, output_times),
+                      Catch::Contains("parameter vector has 3"));
   }
   SECTION("unsorted, empty or non-finite times") {
     const std::vector<double> unsorted{0.0, 0.5, 0.4};
     CHECK(model.forward(y0_value, unsorted).status == nde::status::invalid_input);
     CHECK(model.forward(y0_value, std::vector<double>{}).status == nde::status::invalid_input);
-    CHECK(model.forward(y0_value, std::vector<double>{0.0, std::nan("")}).status == nde::status::invalid_input);
+    CHECK(model.forward(y0_value, std::vector<double>{0.0, std::nan("")}).status ==
+          nde::status::invalid_input);
     CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)), Catch::Contains("forward"));
   }
   SECTION("NaN initial state") {
@@ -300,9 +319,10 @@ TEST_CASE("backward in time and a single output time", "[models][gradients]") {
 
   // Reversed times: gradient of the map y(1.0) -> y(0.0) agrees with finite differences.
   const std::vector<double> reversed{1.0, 0.4, 0.0};
-  model_type<nde::backsolve_adjoint> adaptive(field_type(net_type{}), theta,
-                                              {.controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}},
-                                              {.controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+  model_type<nde::backsolve_adjoint> adaptive(
+      field_type(net_type{}), theta,
+      {.controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}},
+      {.controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
   auto loss_at = [&](const vec& y0) {
     const auto& r = adaptive.forward(y0, reversed);
     REQUIRE(r.status == nde::status::success);

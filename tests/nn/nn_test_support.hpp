@@ -58,7 +58,8 @@ Eigen::VectorXd central_gradient(F&& f, Eigen::MatrixBase<Derived>& v, double h 
 template <class A, class B>
 double relative_error(const Eigen::MatrixBase<A>& a, const Eigen::MatrixBase<B>& b) {
   if (a.size() == 0 && b.size() == 0) return 0.0;
-  return (a - b).template lpNorm<Eigen::Infinity>() / std::max(1.0, double(b.template lpNorm<Eigen::Infinity>()));
+  return (a - b).template lpNorm<Eigen::Infinity>() /
+         std::max(1.0, double(b.template lpNorm<Eigen::Infinity>()));
 }
 
 }  // namespace nde_test

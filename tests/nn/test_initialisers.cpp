@@ -43,16 +43,19 @@ TEST_CASE("uniforms come from the engine bits: exact, in [0, 1), reproducible", 
 }
 
 TEST_CASE("same seed gives the same network, another seed a different one", "[nn][init]") {
-  const nn::mlp<nn::tanh_activation, dynamic, dynamic, dynamic>
-      net({3, 20, 2});
+  const nn::mlp<nn::tanh_activation, dynamic, dynamic, dynamic> net({3, 20, 2});
   auto make = [&](unsigned seed, auto init) {
     std::mt19937_64 engine(seed);
     Eigen::VectorXd theta(net.num_params());
     init(theta, engine);
     return theta;
   };
-  auto pytorch = [&](Eigen::VectorXd& theta, std::mt19937_64& engine) { nn::init_pytorch_default(net, theta, engine); };
-  auto xavier = [&](Eigen::VectorXd& theta, std::mt19937_64& engine) { nn::init_xavier_normal(net, theta, engine); };
+  auto pytorch = [&](Eigen::VectorXd& theta, std::mt19937_64& engine) {
+    nn::init_pytorch_default(net, theta, engine);
+  };
+  auto xavier = [&](Eigen::VectorXd& theta, std::mt19937_64& engine) {
+    nn::init_xavier_normal(net, theta, engine);
+  };
   CHECK(make(7, pytorch) == make(7, pytorch));
   CHECK(make(7, pytorch) != make(8, pytorch));
   CHECK(make(7, xavier) == make(7, xavier));

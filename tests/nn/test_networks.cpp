@@ -57,13 +57,16 @@ void check_batch_equals_columns(const Net& net, double t, std::mt19937_64& engin
 
 TEST_CASE("a batch gives the same results as its columns one by one", "[nn][batch]") {
   std::mt19937_64 engine(11);
-  SECTION("mlp 2-50-2 tanh") { check_batch_equals_columns(nn::mlp<nn::tanh_activation, 2, 50, 2>{}, 0.0, engine); }
+  SECTION("mlp 2-50-2 tanh") {
+    check_batch_equals_columns(nn::mlp<nn::tanh_activation, 2, 50, 2>{}, 0.0, engine);
+  }
   SECTION("dynamic mlp") {
-    check_batch_equals_columns(nn::mlp<nn::softplus_activation, dynamic, dynamic, dynamic>({3, 9, 4}), 0.0, engine);
+    check_batch_equals_columns(
+        nn::mlp<nn::softplus_activation, dynamic, dynamic, dynamic>({3, 9, 4}), 0.0, engine);
   }
   SECTION("concat squash") {
-    check_batch_equals_columns(nn::sequential{nn::concat_squash_linear<2, 6>{}, nn::tanh_activation{},
-                                              nn::concat_linear<6, 2>{}},
+    check_batch_equals_columns(nn::sequential{nn::concat_squash_linear<2, 6>{},
+                                              nn::tanh_activation{}, nn::concat_linear<6, 2>{}},
                                0.8, engine);
   }
 }
@@ -99,7 +102,8 @@ TEST_CASE("dual numbers: directional derivative and Hessian-vector product", "[n
   using dual = nde::dual<double>;
   using dual_vector = Eigen::Matrix<dual, Eigen::Dynamic, 1>;
   std::mt19937_64 engine(13);
-  const nn::sequential net{nn::concat_squash_linear<3, 7>{}, nn::softplus_activation{}, nn::linear<7, 2>{}};
+  const nn::sequential net{nn::concat_squash_linear<3, 7>{}, nn::softplus_activation{},
+                           nn::linear<7, 2>{}};
   const Eigen::Index p = net.num_params();
   Eigen::VectorXd theta = nde_test::random_matrix(p, 1, engine);
   const Eigen::VectorXd v = nde_test::random_matrix(p, 1, engine);
@@ -169,11 +173,13 @@ TEST_CASE("layout names follow nn.Sequential and views match the flat vector", "
   CHECK(net.in_size() == 2);
   CHECK(net.out_size() == 2);
 
-  const nn::sequential squash{nn::concat_squash_linear<2, 3>{}, nn::tanh_activation{}, nn::concat_linear<3, 1>{}};
+  const nn::sequential squash{nn::concat_squash_linear<2, 3>{}, nn::tanh_activation{},
+                              nn::concat_linear<3, 1>{}};
   std::vector<std::string> names;
   for (const auto& block : squash.layout()) names.push_back(block.name);
-  CHECK(names == std::vector<std::string>{"0._layer.weight", "0._layer.bias", "0._hyper_bias.weight",
-                                          "0._hyper_gate.weight", "0._hyper_gate.bias", "2._layer.weight",
+  CHECK(names == std::vector<std::string>{"0._layer.weight", "0._layer.bias",
+                                          "0._hyper_bias.weight", "0._hyper_gate.weight",
+                                          "0._hyper_gate.bias", "2._layer.weight",
                                           "2._layer.bias"});
   CHECK(nde::total_size(squash.layout()) == squash.num_params());
 
@@ -222,7 +228,8 @@ TEST_CASE("parameters may be a segment, Map or Ref of a bigger vector", "[nn][pa
   net.vjp(theta, x, dy, dx, gradient, ws);
   CHECK((big_gradient.head(3).array() == 5.0).all());
   CHECK((big_gradient.tail(4).array() == 5.0).all());
-  CHECK(nde_test::relative_error((big_gradient.segment(3, p).array() - 5.0).matrix(), gradient) < 1e-14);
+  CHECK(nde_test::relative_error((big_gradient.segment(3, p).array() - 5.0).matrix(), gradient) <
+        1e-14);
 
   // Outputs may be columns of bigger matrices.
   Eigen::Matrix<double, 2, 4> ys = Eigen::Matrix<double, 2, 4>::Zero();
@@ -252,14 +259,18 @@ TEST_CASE("bad input is reported as nde::error naming the problem", "[nn][errors
              Contains("params"));
   const Eigen::VectorXd three = Eigen::VectorXd::Ones(3);
   CHECK_THAT(message_of([&] { net.forward(theta, three, y, ws); }), Contains("x has 3 rows"));
-  CHECK_THAT(message_of([&] { net.forward(theta, Eigen::MatrixXd::Zero(2, 3), y, ws); }), Contains("columns"));
+  CHECK_THAT(message_of([&] { net.forward(theta, Eigen::MatrixXd::Zero(2, 3), y, ws); }),
+             Contains("columns"));
   auto fresh = net.make_workspace();
-  CHECK_THAT(message_of([&] { net.backward(theta, Eigen::Vector2d(1, 2), Eigen::Vector2d(1, 1), dx, dtheta, fresh); }),
+  CHECK_THAT(message_of([&] {
+               net.backward(theta, Eigen::Vector2d(1, 2), Eigen::Vector2d(1, 1), dx, dtheta, fresh);
+             }),
              Contains("forward"));
   net.forward(theta, Eigen::Vector2d(1, 2), y, ws);
   CHECK_THAT(message_of([&] {
                Eigen::VectorXd short_gradient(3);
-               net.backward(theta, Eigen::Vector2d(1, 2), Eigen::Vector2d(1, 1), dx, short_gradient, ws);
+               net.backward(theta, Eigen::Vector2d(1, 2), Eigen::Vector2d(1, 1), dx, short_gradient,
+                            ws);
              }),
              Contains("dparams"));
   CHECK_THAT(message_of([&] {
@@ -273,6 +284,9 @@ TEST_CASE("bad input is reported as nde::error naming the problem", "[nn][errors
              }),
              Contains("layer 2 expects an input of size 5 but receives 4"));
   CHECK_THAT(message_of([] { nn::linear<2, 3> layer(4, 3); }), Contains("linear"));
-  CHECK_THAT(message_of([] { nn::mlp<nn::tanh_activation, dynamic, 4, dynamic> m({2, 5, 1}); }), Contains("linear"));
+  CHECK_THAT(message_of([] {
+               nn::mlp<nn::tanh_activation, dynamic, 4, dynamic> m({2, 5, 1});
+             }),
+             Contains("linear"));
   CHECK_THAT(message_of([&] { (void)net.make_workspace(-1); }), Contains("negative"));
 }

@@ -21,13 +21,31 @@ namespace {
 template <class T>
 std::vector<T> test_inputs() {
   using limits = std::numeric_limits<T>;
-  std::vector<T> xs = {T(0),          T(-0.0),          limits::denorm_min(), limits::min(),     T(1e-30),
-                       T(1e-8),       T(0.5),           T(0.625),             T(0.6249999),      T(0.6250001),
-                       T(1),          T(2),             T(10),                T(19),             T(20),
-                       T(21),         T(40),            T(87),                T(88.5),           T(89),
-                       limits::max(), limits::infinity()};
+  std::vector<T> xs = {T(0),
+                       T(-0.0),
+                       limits::denorm_min(),
+                       limits::min(),
+                       T(1e-30),
+                       T(1e-8),
+                       T(0.5),
+                       T(0.625),
+                       T(0.6249999),
+                       T(0.6250001),
+                       T(1),
+                       T(2),
+                       T(10),
+                       T(19),
+                       T(20),
+                       T(21),
+                       T(40),
+                       T(87),
+                       T(88.5),
+                       T(89),
+                       limits::max(),
+                       limits::infinity()};
   if constexpr (sizeof(T) == 8) {
-    for (double x : {300.0, 700.0, 708.0, 708.5, 709.0, 709.7, 709.8, 710.0, 740.0, 745.0, 746.0, 800.0}) {
+    for (double x :
+         {300.0, 700.0, 708.0, 708.5, 709.0, 709.7, 709.8, 710.0, 740.0, 745.0, 746.0, 800.0}) {
       xs.push_back(T(x));
     }
   }
@@ -50,7 +68,8 @@ std::vector<T> apply_packets(const std::vector<T>& xs, Kernel kernel) {
   while (padded.size() % width != 0) padded.push_back(T(0));
   std::vector<T> out(padded.size());
   for (std::size_t i = 0; i < padded.size(); i += width) {
-    Eigen::internal::pstoreu(out.data() + i, kernel(Eigen::internal::ploadu<packet>(padded.data() + i)));
+    Eigen::internal::pstoreu(out.data() + i,
+                             kernel(Eigen::internal::ploadu<packet>(padded.data() + i)));
   }
   out.resize(xs.size());
   return out;
@@ -87,21 +106,27 @@ long double reference_elu(long double x) { return x > 0 ? x : std::expm1(x); }
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("vectorised activations are within 4 ulp of the long-double reference", "[nn][math]", float,
-                   double) {
+TEMPLATE_TEST_CASE("vectorised activations are within 4 ulp of the long-double reference",
+                   "[nn][math]", float, double) {
   namespace detail = nde::nn::detail;
   using packet = typename Eigen::internal::packet_traits<TestType>::type;
-  max_ulp_error<TestType>("tanh", [](packet x) { return detail::tanh(x); },
-                          [](long double x) { return std::tanh(x); });
-  max_ulp_error<TestType>("sigmoid", [](packet x) { return detail::sigmoid(x); }, reference_sigmoid);
-  max_ulp_error<TestType>("softplus", [](packet x) { return detail::softplus(x); }, reference_softplus);
-  max_ulp_error<TestType>("silu", [](packet x) { return detail::silu(x); }, reference_silu);
   max_ulp_error<TestType>(
-      "elu", [](packet x) { return detail::elu(x, Eigen::internal::pset1<packet>(TestType(1))); }, reference_elu);
-  max_ulp_error<TestType>("exp", [](packet x) { return detail::exp_full_range(x); },
-                          [](long double x) { return std::exp(x); });
-  max_ulp_error<TestType>("relu", [](packet x) { return detail::relu(x); },
-                          [](long double x) { return std::isnan(x) ? x : (x < 0 ? 0.0L : x); });
+      "tanh", [](packet x) { return detail::tanh(x); }, [](long double x) { return std::tanh(x); });
+  max_ulp_error<TestType>(
+      "sigmoid", [](packet x) { return detail::sigmoid(x); }, reference_sigmoid);
+  max_ulp_error<TestType>(
+      "softplus", [](packet x) { return detail::softplus(x); }, reference_softplus);
+  max_ulp_error<TestType>(
+      "silu", [](packet x) { return detail::silu(x); }, reference_silu);
+  max_ulp_error<TestType>(
+      "elu", [](packet x) { return detail::elu(x, Eigen::internal::pset1<packet>(TestType(1))); },
+      reference_elu);
+  max_ulp_error<TestType>(
+      "exp", [](packet x) { return detail::exp_full_range(x); },
+      [](long double x) { return std::exp(x); });
+  max_ulp_error<TestType>(
+      "relu", [](packet x) { return detail::relu(x); },
+      [](long double x) { return std::isnan(x) ? x : (x < 0 ? 0.0L : x); });
 }
 
 TEST_CASE("vectorised tanh agrees with std::tanh and keeps special values", "[nn][math]") {
@@ -110,7 +135,8 @@ TEST_CASE("vectorised tanh agrees with std::tanh and keeps special values", "[nn
   const auto xs = test_inputs<double>();
   const auto ys = apply_packets(xs, [](packet x) { return detail::tanh(x); });
   double worst = 0;
-  for (std::size_t i = 0; i < xs.size(); ++i) worst = std::max(worst, nde_test::ulp_distance(ys[i], std::tanh(xs[i])));
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    worst = std::max(worst, nde_test::ulp_distance(ys[i], std::tanh(xs[i])));
   CHECK(worst <= 3);
 
   const double inf = std::numeric_limits<double>::infinity();
@@ -134,7 +160,8 @@ TEST_CASE("vectorised tanh agrees with std::tanh and keeps special values", "[nn
   CHECK(soft[2] == inf);
   CHECK(soft[3] == 0.0);
   CHECK(std::isnan(soft[4]));
-  const auto elu = apply_packets(special, [](packet x) { return detail::elu(x, Eigen::internal::pset1<packet>(1.0)); });
+  const auto elu = apply_packets(
+      special, [](packet x) { return detail::elu(x, Eigen::internal::pset1<packet>(1.0)); });
   CHECK(elu[2] == inf);
   CHECK(elu[3] == -1.0);
   CHECK(std::isnan(elu[4]));
@@ -144,11 +171,14 @@ TEST_CASE("vectorised tanh agrees with std::tanh and keeps special values", "[nn
   CHECK(std::isnan(relu[4]));
 }
 
-TEST_CASE("activation layers use the packet path for float and double and agree with the scalar path",
-          "[nn][math]") {
+TEST_CASE(
+    "activation layers use the packet path for float and double and agree with the scalar path",
+    "[nn][math]") {
   using nde::nn::detail::activation_value_op;
-  STATIC_REQUIRE(Eigen::internal::functor_traits<activation_value_op<nde::nn::tanh_activation, double>>::PacketAccess);
-  STATIC_REQUIRE(Eigen::internal::functor_traits<activation_value_op<nde::nn::tanh_activation, float>>::PacketAccess);
+  STATIC_REQUIRE(Eigen::internal::functor_traits<
+                 activation_value_op<nde::nn::tanh_activation, double>>::PacketAccess);
+  STATIC_REQUIRE(Eigen::internal::functor_traits<
+                 activation_value_op<nde::nn::tanh_activation, float>>::PacketAccess);
 
   std::mt19937_64 engine(7);
   // 51 rows: the packet loop plus a scalar tail element.
@@ -158,7 +188,8 @@ TEST_CASE("activation layers use the packet path for float and double and agree 
     const Eigen::VectorXd none;
     act.forward(none, 0.0, x, y, none);
     for (Eigen::Index i = 0; i < x.size(); ++i) scalar_y(i) = act.value(x(i));
-    for (Eigen::Index i = 0; i < x.size(); ++i) CHECK(nde_test::ulp_distance(y(i), scalar_y(i)) <= 4);
+    for (Eigen::Index i = 0; i < x.size(); ++i)
+      CHECK(nde_test::ulp_distance(y(i), scalar_y(i)) <= 4);
   };
   check_layer(nde::nn::tanh_activation{});
   check_layer(nde::nn::sigmoid_activation{});

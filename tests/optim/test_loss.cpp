@@ -12,7 +12,8 @@ using matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
 
 // Central differences of a loss functional, in double whatever the Scalar.
 template <class Scalar, class Loss>
-matrix<double> central_difference(Loss loss, const matrix<Scalar>& prediction, const matrix<Scalar>& target) {
+matrix<double> central_difference(Loss loss, const matrix<Scalar>& prediction,
+                                  const matrix<Scalar>& target) {
   matrix<double> p = prediction.template cast<double>(), t = target.template cast<double>();
   matrix<double> result(p.rows(), p.cols()), scratch;
   const double h = 1e-6;
@@ -40,7 +41,8 @@ void fill(matrix<Scalar>& prediction, matrix<Scalar>& target) {
   target.resize(3, 4);
   for (Eigen::Index k = 0; k < prediction.size(); ++k) {
     target(k) = Scalar(0.1) * static_cast<Scalar>(k % 5);
-    const Scalar offsets[] = {Scalar(-2.3), Scalar(-0.45), Scalar(0.2), Scalar(0.7), Scalar(1.9), Scalar(-1.1)};
+    const Scalar offsets[] = {Scalar(-2.3), Scalar(-0.45), Scalar(0.2),
+                              Scalar(0.7),  Scalar(1.9),   Scalar(-1.1)};
     prediction(k) = target(k) + offsets[k % 6];
   }
 }
@@ -76,31 +78,42 @@ TEMPLATE_TEST_CASE("loss gradients match central differences", "[optim][loss]", 
   using T = TestType;
   matrix<T> prediction, target, gradient;
   fill(prediction, target);
-  const auto mse = [](const auto& p, const auto& t, auto& g) { return nde::optim::mse_loss(p, t, g); };
-  const auto mae = [](const auto& p, const auto& t, auto& g) { return nde::optim::mae_loss(p, t, g); };
-  const auto huber = [](const auto& p, const auto& t, auto& g) { return nde::optim::huber_loss(p, t, g, 0.8); };
+  const auto mse = [](const auto& p, const auto& t, auto& g) {
+    return nde::optim::mse_loss(p, t, g);
+  };
+  const auto mae = [](const auto& p, const auto& t, auto& g) {
+    return nde::optim::mae_loss(p, t, g);
+  };
+  const auto huber = [](const auto& p, const auto& t, auto& g) {
+    return nde::optim::huber_loss(p, t, g, 0.8);
+  };
   const auto huber_t = [](const auto& p, const auto& t, auto& g) {
     return nde::optim::huber_loss(p, t, g, T(0.8), nde::optim::reduction::sum);
   };
 
   nde::optim::mse_loss(prediction, target, gradient);
-  CHECK((gradient.template cast<double>() - central_difference(mse, prediction, target)).cwiseAbs().maxCoeff() <
-        gradient_tolerance<T>());
+  CHECK((gradient.template cast<double>() - central_difference(mse, prediction, target))
+            .cwiseAbs()
+            .maxCoeff() < gradient_tolerance<T>());
   nde::optim::mae_loss(prediction, target, gradient);
-  CHECK((gradient.template cast<double>() - central_difference(mae, prediction, target)).cwiseAbs().maxCoeff() <
-        gradient_tolerance<T>());
+  CHECK((gradient.template cast<double>() - central_difference(mae, prediction, target))
+            .cwiseAbs()
+            .maxCoeff() < gradient_tolerance<T>());
   const auto huber_sum = [](const auto& p, const auto& t, auto& g) {
     return nde::optim::huber_loss(p, t, g, 0.8, nde::optim::reduction::sum);
   };
   huber_t(prediction, target, gradient);
-  CHECK((gradient.template cast<double>() - central_difference(huber_sum, prediction, target)).cwiseAbs().maxCoeff() <
-        gradient_tolerance<T>() * 12);
+  CHECK((gradient.template cast<double>() - central_difference(huber_sum, prediction, target))
+            .cwiseAbs()
+            .maxCoeff() < gradient_tolerance<T>() * 12);
   nde::optim::huber_loss(prediction, target, gradient, T(0.8));
-  CHECK((gradient.template cast<double>() - central_difference(huber, prediction, target)).cwiseAbs().maxCoeff() <
-        gradient_tolerance<T>());
+  CHECK((gradient.template cast<double>() - central_difference(huber, prediction, target))
+            .cwiseAbs()
+            .maxCoeff() < gradient_tolerance<T>());
 }
 
-TEMPLATE_TEST_CASE("mean absolute error has subgradient 0 at a zero residual", "[optim][loss]", float, double) {
+TEMPLATE_TEST_CASE("mean absolute error has subgradient 0 at a zero residual", "[optim][loss]",
+                   float, double) {
   using T = TestType;
   Eigen::Matrix<T, 3, 1> p(T(1), T(2), T(3));
   const Eigen::Matrix<T, 3, 1> y(T(1), T(0), T(3));
@@ -122,7 +135,8 @@ TEST_CASE("losses write into a block without allocating, and reject bad shapes",
   CHECK(storage(0, 0) == 7.0);
 
   Eigen::MatrixXd wrong_target = Eigen::MatrixXd::Zero(3, 2);
-  CHECK_THROWS_WITH(nde::optim::mse_loss(p, wrong_target), Catch::Contains("prediction is 2x3 but target is 3x2"));
+  CHECK_THROWS_WITH(nde::optim::mse_loss(p, wrong_target),
+                    Catch::Contains("prediction is 2x3 but target is 3x2"));
   auto small = storage.block(0, 0, 1, 1);
   CHECK_THROWS_WITH(nde::optim::mae_loss(p, y, small), Catch::Contains("gradient is 1x1"));
   Eigen::MatrixXd empty(0, 0);

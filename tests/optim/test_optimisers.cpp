@@ -22,7 +22,8 @@ long double quadratic_gradient(long double p, int i) { return (1.0L + i) * p - 0
 template <class Scalar>
 vector<Scalar> quadratic_gradient(const vector<Scalar>& p) {
   vector<Scalar> g(p.size());
-  for (int i = 0; i < p.size(); ++i) g[i] = static_cast<Scalar>(quadratic_gradient(static_cast<long double>(p[i]), i));
+  for (int i = 0; i < p.size(); ++i)
+    g[i] = static_cast<Scalar>(quadratic_gradient(static_cast<long double>(p[i]), i));
   return g;
 }
 
@@ -50,13 +51,16 @@ struct reference_adam {
     ++t;
     for (std::size_t i = 0; i < p.size(); ++i) {
       long double g = quadratic_gradient(p[i], static_cast<int>(i));
-      if (decoupled) p[i] = p[i] - lr * weight_decay * p[i];
-      else g = g + weight_decay * p[i];
+      if (decoupled)
+        p[i] = p[i] - lr * weight_decay * p[i];
+      else
+        g = g + weight_decay * p[i];
       m[i] = beta1 * m[i] + (1 - beta1) * g;
       v[i] = beta2 * v[i] + (1 - beta2) * g * g;
       vmax[i] = std::max(vmax[i], v[i]);
       const long double m_hat = m[i] / (1 - std::pow(beta1, static_cast<long double>(t)));
-      const long double v_hat = (amsgrad ? vmax[i] : v[i]) / (1 - std::pow(beta2, static_cast<long double>(t)));
+      const long double v_hat =
+          (amsgrad ? vmax[i] : v[i]) / (1 - std::pow(beta2, static_cast<long double>(t)));
       p[i] -= lr * m_hat / (std::sqrt(v_hat) + epsilon);
     }
   }
@@ -108,13 +112,16 @@ TEMPLATE_TEST_CASE("adam first step equals the hand-worked value", "[optim][adam
   CHECK(p[0] == Approx(0.900000002).epsilon(tolerance<TestType>()));
   CHECK(optimiser.first_moment()[0] == Approx(0.05).epsilon(tolerance<TestType>()));
   // 1 - 0.999f is only accurate to ~1e-5 in float.
-  CHECK(optimiser.second_moment()[0] == Approx(0.00025).epsilon(std::is_same_v<TestType, float> ? 2e-5 : 1e-13));
+  CHECK(optimiser.second_moment()[0] ==
+        Approx(0.00025).epsilon(std::is_same_v<TestType, float> ? 2e-5 : 1e-13));
   CHECK(optimiser.step_count() == 1);
 }
 
-TEMPLATE_TEST_CASE("adamw first step shrinks before the Adam update", "[optim][adamw]", float, double) {
+TEMPLATE_TEST_CASE("adamw first step shrinks before the Adam update", "[optim][adamw]", float,
+                   double) {
   // p <- 1 * (1 - 0.1 * 0.1) = 0.99, then minus 0.099999998 as in Adam: 0.890000002.
-  nde::optim::adamw<TestType> optimiser(1, {.learning_rate = TestType(0.1), .weight_decay = TestType(0.1)});
+  nde::optim::adamw<TestType> optimiser(
+      1, {.learning_rate = TestType(0.1), .weight_decay = TestType(0.1)});
   vector<TestType> p = vector<TestType>::Constant(1, 1), g = vector<TestType>::Constant(1, 0.5);
   optimiser.step(p, g);
   CHECK(p[0] == Approx(0.890000002).epsilon(tolerance<TestType>()));
@@ -122,31 +129,36 @@ TEMPLATE_TEST_CASE("adamw first step shrinks before the Adam update", "[optim][a
   CHECK(optimiser.first_moment()[0] == Approx(0.05).epsilon(tolerance<TestType>()));
 }
 
-TEMPLATE_TEST_CASE("adam with coupled weight decay adds it to the gradient", "[optim][adam]", float, double) {
+TEMPLATE_TEST_CASE("adam with coupled weight decay adds it to the gradient", "[optim][adam]", float,
+                   double) {
   // g' = 0.5 + 0.1 * 1 = 0.6 enters m: m1 = 0.06; the first step is still ~lr.
-  nde::optim::adam<TestType> optimiser(1, {.learning_rate = TestType(0.1), .weight_decay = TestType(0.1)});
+  nde::optim::adam<TestType> optimiser(
+      1, {.learning_rate = TestType(0.1), .weight_decay = TestType(0.1)});
   vector<TestType> p = vector<TestType>::Constant(1, 1), g = vector<TestType>::Constant(1, 0.5);
   optimiser.step(p, g);
   CHECK(optimiser.first_moment()[0] == Approx(0.06).epsilon(tolerance<TestType>()));
   CHECK(p[0] == Approx(1 - 0.1 * 0.6 / (0.6 + 1e-8)).epsilon(tolerance<TestType>()));
 }
 
-TEMPLATE_TEST_CASE("adam and adamw match a long-double reference over several steps", "[optim][adam][adamw]",
-                   float, double) {
+TEMPLATE_TEST_CASE("adam and adamw match a long-double reference over several steps",
+                   "[optim][adam][adamw]", float, double) {
   SECTION("adam") {
-    nde::optim::adam<TestType> optimiser(4, {.learning_rate = TestType(0.05), .beta1 = TestType(0.8),
-                                             .beta2 = TestType(0.99), .epsilon = TestType(1e-6)});
+    nde::optim::adam<TestType> optimiser(4, {.learning_rate = TestType(0.05),
+                                             .beta1 = TestType(0.8),
+                                             .beta2 = TestType(0.99),
+                                             .epsilon = TestType(1e-6)});
     reference_adam reference{0.05L, 0.8L, 0.99L, 1e-6L, 0, false, false, {}, {}, {}};
     compare_sequence<TestType>(optimiser, reference, 12);
   }
   SECTION("adam with L2 and amsgrad") {
-    nde::optim::adam<TestType> optimiser(4, {.learning_rate = TestType(0.05), .weight_decay = TestType(0.2),
-                                             .amsgrad = true});
+    nde::optim::adam<TestType> optimiser(
+        4, {.learning_rate = TestType(0.05), .weight_decay = TestType(0.2), .amsgrad = true});
     reference_adam reference{0.05L, 0.9L, 0.999L, 1e-8L, 0.2L, false, true, {}, {}, {}};
     compare_sequence<TestType>(optimiser, reference, 12);
   }
   SECTION("adamw") {
-    nde::optim::adamw<TestType> optimiser(4, {.learning_rate = TestType(0.05), .weight_decay = TestType(0.3)});
+    nde::optim::adamw<TestType> optimiser(
+        4, {.learning_rate = TestType(0.05), .weight_decay = TestType(0.3)});
     reference_adam reference{0.05L, 0.9L, 0.999L, 1e-8L, 0.3L, true, false, {}, {}, {}};
     compare_sequence<TestType>(optimiser, reference, 12);
   }
@@ -164,7 +176,8 @@ TEMPLATE_TEST_CASE("adam reset forgets the moments", "[optim][adam]", float, dou
   CHECK(p == fresh_p);
 }
 
-TEMPLATE_TEST_CASE("sgd momentum and nesterov equal hand-worked steps", "[optim][sgd]", float, double) {
+TEMPLATE_TEST_CASE("sgd momentum and nesterov equal hand-worked steps", "[optim][sgd]", float,
+                   double) {
   using T = TestType;
   vector<T> p = vector<T>::Constant(1, 1), g = vector<T>::Constant(1, 1);
   SECTION("plain") {
@@ -180,14 +193,16 @@ TEMPLATE_TEST_CASE("sgd momentum and nesterov equal hand-worked steps", "[optim]
     CHECK(p[0] == Approx(0.71));
   }
   SECTION("nesterov: updates 1 + 0.9 = 1.9, then 1 + 0.9 * 1.9 = 2.71") {
-    nde::optim::sgd<T> optimiser(1, {.learning_rate = T(0.1), .momentum = T(0.9), .nesterov = true});
+    nde::optim::sgd<T> optimiser(1,
+                                 {.learning_rate = T(0.1), .momentum = T(0.9), .nesterov = true});
     optimiser.step(p, g);
     CHECK(p[0] == Approx(0.81));
     optimiser.step(p, g);
     CHECK(p[0] == Approx(0.539));
   }
   SECTION("dampening does not apply to the first step (PyTorch)") {
-    nde::optim::sgd<T> optimiser(1, {.learning_rate = T(0.1), .momentum = T(0.9), .dampening = T(0.5)});
+    nde::optim::sgd<T> optimiser(
+        1, {.learning_rate = T(0.1), .momentum = T(0.9), .dampening = T(0.5)});
     optimiser.step(p, g);
     CHECK(p[0] == Approx(0.9));
     optimiser.step(p, g);  // b2 = 0.9 * 1 + 0.5 * 1 = 1.4
@@ -195,16 +210,19 @@ TEMPLATE_TEST_CASE("sgd momentum and nesterov equal hand-worked steps", "[optim]
   }
 }
 
-TEMPLATE_TEST_CASE("sgd matches a long-double reference over several steps", "[optim][sgd]", float, double) {
+TEMPLATE_TEST_CASE("sgd matches a long-double reference over several steps", "[optim][sgd]", float,
+                   double) {
   SECTION("momentum, dampening, weight decay") {
-    nde::optim::sgd<TestType> optimiser(4, {.learning_rate = TestType(0.1), .momentum = TestType(0.9),
-                                            .dampening = TestType(0.1), .weight_decay = TestType(0.01)});
+    nde::optim::sgd<TestType> optimiser(4, {.learning_rate = TestType(0.1),
+                                            .momentum = TestType(0.9),
+                                            .dampening = TestType(0.1),
+                                            .weight_decay = TestType(0.01)});
     reference_sgd reference{0.1L, 0.9L, 0.1L, 0.01L, false, {}};
     compare_sequence<TestType>(optimiser, reference, 15);
   }
   SECTION("nesterov") {
-    nde::optim::sgd<TestType> optimiser(4, {.learning_rate = TestType(0.1), .momentum = TestType(0.5),
-                                            .nesterov = true});
+    nde::optim::sgd<TestType> optimiser(
+        4, {.learning_rate = TestType(0.1), .momentum = TestType(0.5), .nesterov = true});
     reference_sgd reference{0.1L, 0.5L, 0, 0, true, {}};
     compare_sequence<TestType>(optimiser, reference, 15);
   }
@@ -213,7 +231,8 @@ TEMPLATE_TEST_CASE("sgd matches a long-double reference over several steps", "[o
 TEST_CASE("optimisers reject bad hyper-parameters and sizes with nde::error", "[optim]") {
   using nde::optim::sgd;
   CHECK_THROWS_AS(sgd<double>(2, {.learning_rate = -0.1}), nde::error);
-  CHECK_NOTHROW(sgd<double>(2, {.learning_rate = 0}));  // PyTorch allows 0 (a warmup may start there)
+  CHECK_NOTHROW(
+      sgd<double>(2, {.learning_rate = 0}));  // PyTorch allows 0 (a warmup may start there)
   CHECK_THROWS_AS(sgd<double>(2, {.learning_rate = std::nan("")}), nde::error);
   CHECK_THROWS_AS(sgd<double>(2, {.momentum = -1}), nde::error);
   CHECK_THROWS_WITH(sgd<double>(2, {.nesterov = true}), Catch::Contains("Nesterov"));
@@ -282,13 +301,15 @@ TEST_CASE("schedules at known points", "[optim][schedule]") {
   const nde::optim::cosine_schedule<double> cosine{.base = 1.0, .total_steps = 12, .minimum = 0.1};
   CHECK(cosine(0) == 1.0);
   CHECK(cosine(4) == Approx(0.1 + 0.9 * 0.75));  // cos(pi/3) = 1/2
-  CHECK(cosine(6) == Approx(0.55));               // half way: the mean of base and minimum
+  CHECK(cosine(6) == Approx(0.55));              // half way: the mean of base and minimum
   CHECK(cosine(8) == Approx(0.1 + 0.9 * 0.25));
   CHECK(cosine(12) == 0.1);
   CHECK(cosine(100) == 0.1);
 
   const nde::optim::warmup_schedule<nde::optim::cosine_schedule<double>> warm{
-      .after = {.base = 2.0, .total_steps = 10, .minimum = 0.0}, .warmup_steps = 4, .start_factor = 0.25};
+      .after = {.base = 2.0, .total_steps = 10, .minimum = 0.0},
+      .warmup_steps = 4,
+      .start_factor = 0.25};
   CHECK(warm(0) == Approx(0.5));
   CHECK(warm(2) == Approx(2.0 * (0.25 + 0.75 * 0.5)));
   CHECK(warm(4) == 2.0);
@@ -302,7 +323,8 @@ TEST_CASE("schedules at known points", "[optim][schedule]") {
   CHECK(linear(8) == 1.0f);
 
   CHECK_THROWS_AS((nde::optim::step_schedule<double>{.base = 1, .step_size = 0}(1)), nde::error);
-  CHECK_THROWS_AS((nde::optim::cosine_schedule<double>{.base = 1, .total_steps = 0}(1)), nde::error);
+  CHECK_THROWS_AS((nde::optim::cosine_schedule<double>{.base = 1, .total_steps = 0}(1)),
+                  nde::error);
 }
 
 TEST_CASE("a schedule drives an optimiser", "[optim][schedule]") {

@@ -34,7 +34,9 @@ struct nonlinear_problem {
     dydt[0] = -y[0] * y[0] * y[0] / 2;
     dydt[1] = -t * y[1];
   }
-  [[nodiscard]] static state exact(real t) { return state(1 / std::sqrt(1 + t), std::exp(-t * t / 2)); }
+  [[nodiscard]] static state exact(real t) {
+    return state(1 / std::sqrt(1 + t), std::exp(-t * t / 2));
+  }
 };
 
 constexpr real t_end = 2.0;
@@ -43,28 +45,35 @@ const std::vector<double> interior_times{0.3, 0.77, 1.31, 1.9};
 template <class Method>
 std::vector<int> step_counts() {
   // Keep errors well above round-off for high orders and the runs short for low ones.
-  if constexpr (Method::order >= 4) return {32, 64, 128, 256};
-  else if constexpr (Method::order == 3) return {16, 32, 64, 128, 256};
-  else return {32, 64, 128, 256, 512};
+  if constexpr (Method::order >= 4)
+    return {32, 64, 128, 256};
+  else if constexpr (Method::order == 3)
+    return {16, 32, 64, 128, 256};
+  else
+    return {32, 64, 128, 256, 512};
 }
 
 template <class Method, class Problem>
-void global_errors(const Problem& problem, std::vector<double>& steps, std::vector<double>& final_errors,
-                   std::vector<double>& dense_errors) {
+void global_errors(const Problem& problem, std::vector<double>& steps,
+                   std::vector<double>& final_errors, std::vector<double>& dense_errors) {
   for (int n : step_counts<Method>()) {
     auto f = problem;
-    auto sol = nde::solve(f, Method{}, real(0), t_end, problem.y0,
-                          {.save_at = {.t0 = false, .t1 = true, .steps = false, .ts = interior_times},
-                           .controller = nde::constant_step{.dt = 2.0 / n}});
+    auto sol =
+        nde::solve(f, Method{}, real(0), t_end, problem.y0,
+                   {.save_at = {.t0 = false, .t1 = true, .steps = false, .ts = interior_times},
+                    .controller = nde::constant_step{.dt = 2.0 / n}});
     REQUIRE(sol.success());
     REQUIRE(sol.stats.accepted_steps == static_cast<std::size_t>(n));
     REQUIRE(sol.ts.size() == interior_times.size() + 1);
     steps.push_back(2.0 / n);
-    final_errors.push_back(static_cast<double>((sol.ys.back() - problem.exact(t_end)).template lpNorm<Eigen::Infinity>()));
+    final_errors.push_back(static_cast<double>(
+        (sol.ys.back() - problem.exact(t_end)).template lpNorm<Eigen::Infinity>()));
     double dense = 0;
     for (std::size_t i = 0; i < interior_times.size(); ++i) {
       CHECK(sol.ts[i] == static_cast<real>(interior_times[i]));
-      dense = std::max(dense, static_cast<double>((sol.ys[i] - problem.exact(sol.ts[i])).template lpNorm<Eigen::Infinity>()));
+      dense = std::max(
+          dense, static_cast<double>(
+                     (sol.ys[i] - problem.exact(sol.ts[i])).template lpNorm<Eigen::Infinity>()));
     }
     dense_errors.push_back(dense);
   }
@@ -86,21 +95,21 @@ void check_orders(const Problem& problem) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("global and dense-output order on a linear system (expm reference)", "[solvers][order]",
-                   nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38, nde::bosh3, nde::dopri5,
-                   nde::tsit5) {
+TEMPLATE_TEST_CASE("global and dense-output order on a linear system (expm reference)",
+                   "[solvers][order]", nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38,
+                   nde::bosh3, nde::dopri5, nde::tsit5) {
   check_orders<TestType>(linear_problem{});
 }
 
-TEMPLATE_TEST_CASE("global and dense-output order on a nonlinear non-autonomous problem", "[solvers][order]",
-                   nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38, nde::bosh3, nde::dopri5,
-                   nde::tsit5) {
+TEMPLATE_TEST_CASE("global and dense-output order on a nonlinear non-autonomous problem",
+                   "[solvers][order]", nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38,
+                   nde::bosh3, nde::dopri5, nde::tsit5) {
   check_orders<TestType>(nonlinear_problem{});
 }
 
-TEMPLATE_TEST_CASE("local error is O(h^(p+1)) and the embedded estimate is O(h^(q+1))", "[solvers][order]",
-                   nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38, nde::bosh3, nde::dopri5,
-                   nde::tsit5) {
+TEMPLATE_TEST_CASE("local error is O(h^(p+1)) and the embedded estimate is O(h^(q+1))",
+                   "[solvers][order]", nde::euler, nde::midpoint, nde::heun, nde::rk4, nde::rk38,
+                   nde::bosh3, nde::dopri5, nde::tsit5) {
   const nonlinear_problem problem;
   const real t0 = 0.5;
   const auto y0 = nonlinear_problem::exact(t0);
@@ -111,7 +120,8 @@ TEMPLATE_TEST_CASE("local error is O(h^(p+1)) and the embedded estimate is O(h^(
     nonlinear_problem::state y1;
     REQUIRE(method.init(f, t0, y0, ws) == nde::status::success);
     REQUIRE(method.step(f, t0, t0 + h, y0, y1, ws) == nde::status::success);
-    return static_cast<double>((y1 - nonlinear_problem::exact(t0 + h)).template lpNorm<Eigen::Infinity>());
+    return static_cast<double>(
+        (y1 - nonlinear_problem::exact(t0 + h)).template lpNorm<Eigen::Infinity>());
   };
   // Step ranges where the leading error term dominates and stays above long-double round-off.
   // For the 5th-order pairs the h^7 term still shows at h ~ 0.05 (Tsitouras minimised the
@@ -142,8 +152,9 @@ TEMPLATE_TEST_CASE("local error is O(h^(p+1)) and the embedded estimate is O(h^(
   }
 }
 
-TEMPLATE_TEST_CASE("a step replayed from (t0, t1, y0) reproduces every stage bit for bit", "[solvers][replay]",
-                   nde::euler, nde::heun, nde::rk4, nde::bosh3, nde::dopri5, nde::tsit5) {
+TEMPLATE_TEST_CASE("a step replayed from (t0, t1, y0) reproduces every stage bit for bit",
+                   "[solvers][replay]", nde::euler, nde::heun, nde::rk4, nde::bosh3, nde::dopri5,
+                   nde::tsit5) {
   TestType method;
   nonlinear_problem f;
   nonlinear_problem::state y = f.y0, y_next, replayed;
@@ -161,7 +172,8 @@ TEMPLATE_TEST_CASE("a step replayed from (t0, t1, y0) reproduces every stage bit
       CHECK(replay_ws.k[s] == ws.k[s]);
       // k_s = f(t0 + c_s h, y0 + h Σ_j a_sj k_j), readable from the tableau.
       nonlinear_problem::state argument = y;
-      for (int j = 0; j < s; ++j) argument += (t_next - t) * real(TestType::tableau::a[s][j]) * ws.k[j];
+      for (int j = 0; j < s; ++j)
+        argument += (t_next - t) * real(TestType::tableau::a[s][j]) * ws.k[j];
       nonlinear_problem::state expected;
       f(t + real(TestType::tableau::c[s]) * (t_next - t), argument, expected);
       CHECK((expected - ws.k[s]).norm() <= 1e-15 * (1 + expected.norm()));
@@ -194,7 +206,8 @@ struct broken_tableau {
 };
 }  // namespace
 
-TEST_CASE("tableaux check themselves at compile time; user tableaux work the same way", "[solvers][tableau]") {
+TEST_CASE("tableaux check themselves at compile time; user tableaux work the same way",
+          "[solvers][tableau]") {
   STATIC_REQUIRE(nde::valid_tableau<nde::dopri5_tableau>());
   STATIC_REQUIRE(nde::valid_tableau<nde::tsit5_tableau>());
   STATIC_REQUIRE(nde::valid_tableau<ralston_tableau>());

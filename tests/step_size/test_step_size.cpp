@@ -32,12 +32,13 @@ template <std::size_t N, class F>
 reference_counts reference_dopri5(F f, double x, double x_end, vec<N> y, double rtol, double atol) {
   const double c2 = 0.2, c3 = 0.3, c4 = 0.8, c5 = 8.0 / 9.0;
   const double a21 = 0.2, a31 = 3.0 / 40.0, a32 = 9.0 / 40.0, a41 = 44.0 / 45.0, a42 = -56.0 / 15.0,
-               a43 = 32.0 / 9.0, a51 = 19372.0 / 6561.0, a52 = -25360.0 / 2187.0, a53 = 64448.0 / 6561.0,
-               a54 = -212.0 / 729.0, a61 = 9017.0 / 3168.0, a62 = -355.0 / 33.0, a63 = 46732.0 / 5247.0,
-               a64 = 49.0 / 176.0, a65 = -5103.0 / 18656.0, a71 = 35.0 / 384.0, a73 = 500.0 / 1113.0,
+               a43 = 32.0 / 9.0, a51 = 19372.0 / 6561.0, a52 = -25360.0 / 2187.0,
+               a53 = 64448.0 / 6561.0, a54 = -212.0 / 729.0, a61 = 9017.0 / 3168.0,
+               a62 = -355.0 / 33.0, a63 = 46732.0 / 5247.0, a64 = 49.0 / 176.0,
+               a65 = -5103.0 / 18656.0, a71 = 35.0 / 384.0, a73 = 500.0 / 1113.0,
                a74 = 125.0 / 192.0, a75 = -2187.0 / 6784.0, a76 = 11.0 / 84.0;
-  const double e1 = 71.0 / 57600.0, e3 = -71.0 / 16695.0, e4 = 71.0 / 1920.0, e5 = -17253.0 / 339200.0,
-               e6 = 22.0 / 525.0, e7 = -1.0 / 40.0;
+  const double e1 = 71.0 / 57600.0, e3 = -71.0 / 16695.0, e4 = 71.0 / 1920.0,
+               e5 = -17253.0 / 339200.0, e6 = 22.0 / 525.0, e7 = -1.0 / 40.0;
   const double safe = 0.9, fac1 = 0.2, fac2 = 10.0, beta = 0.04, uround = 2.3e-16;
   reference_counts counts;
   const double posneg = x_end > x ? 1.0 : -1.0;
@@ -64,7 +65,8 @@ reference_counts reference_dopri5(F f, double x, double x_end, vec<N> y, double 
   }
   der2 = std::sqrt(der2) / std::abs(h);
   const double der12 = std::max(std::abs(der2), std::sqrt(dnf));
-  const double h1 = der12 <= 1e-15 ? std::max(1e-6, std::abs(h) * 1e-3) : std::pow(0.01 / der12, 1.0 / 5.0);
+  const double h1 =
+      der12 <= 1e-15 ? std::max(1e-6, std::abs(h) * 1e-3) : std::pow(0.01 / der12, 1.0 / 5.0);
   h = std::min({100 * std::abs(h), h1, hmax}) * posneg;
 
   double facold = 1e-4;
@@ -81,9 +83,11 @@ reference_counts reference_dopri5(F f, double x, double x_end, vec<N> y, double 
     f(x + c2 * h, y1, k2);
     for (std::size_t i = 0; i < N; ++i) y1[i] = y[i] + h * (a31 * k1[i] + a32 * k2[i]);
     f(x + c3 * h, y1, k3);
-    for (std::size_t i = 0; i < N; ++i) y1[i] = y[i] + h * (a41 * k1[i] + a42 * k2[i] + a43 * k3[i]);
+    for (std::size_t i = 0; i < N; ++i)
+      y1[i] = y[i] + h * (a41 * k1[i] + a42 * k2[i] + a43 * k3[i]);
     f(x + c4 * h, y1, k4);
-    for (std::size_t i = 0; i < N; ++i) y1[i] = y[i] + h * (a51 * k1[i] + a52 * k2[i] + a53 * k3[i] + a54 * k4[i]);
+    for (std::size_t i = 0; i < N; ++i)
+      y1[i] = y[i] + h * (a51 * k1[i] + a52 * k2[i] + a53 * k3[i] + a54 * k4[i]);
     f(x + c5 * h, y1, k5);
     for (std::size_t i = 0; i < N; ++i)
       ysti[i] = y[i] + h * (a61 * k1[i] + a62 * k2[i] + a63 * k3[i] + a64 * k4[i] + a65 * k5[i]);
@@ -94,7 +98,8 @@ reference_counts reference_dopri5(F f, double x, double x_end, vec<N> y, double 
     counts.evaluations += 6;
     double err = 0;
     for (std::size_t i = 0; i < N; ++i) {
-      const double e = h * (e1 * k1[i] + e3 * k3[i] + e4 * k4[i] + e5 * k5[i] + e6 * k6[i] + e7 * k7[i]);
+      const double e =
+          h * (e1 * k1[i] + e3 * k3[i] + e4 * k4[i] + e5 * k5[i] + e6 * k6[i] + e7 * k7[i]);
       const double sk = atol + rtol * std::max(std::abs(y[i]), std::abs(y1[i]));
       err += (e / sk) * (e / sk);
     }
@@ -148,12 +153,16 @@ const Eigen::Vector4d orbit_start(0.5, 0.0, 0.0, std::sqrt(3.0));
 
 }  // namespace
 
-TEST_CASE("dopri5 step counts match a reference DOPRI5 within 25 %", "[step_size][dopri5][reference]") {
+TEST_CASE("dopri5 step counts match a reference DOPRI5 within 25 %",
+          "[step_size][dopri5][reference]") {
   for (const double tol : {1e-4, 1e-6, 1e-8, 1e-10}) {
-    auto vdp_reference = reference_dopri5<2>(van_der_pol<vec<2>>, 0.0, 20.0, vec<2>{2.0, 0.0}, tol, tol);
-    auto vdp = nde::solve(van_der_pol<Eigen::Vector2d>, nde::dopri5{}, 0.0, 20.0, Eigen::Vector2d(2.0, 0.0),
+    auto vdp_reference =
+        reference_dopri5<2>(van_der_pol<vec<2>>, 0.0, 20.0, vec<2>{2.0, 0.0}, tol, tol);
+    auto vdp = nde::solve(van_der_pol<Eigen::Vector2d>, nde::dopri5{}, 0.0, 20.0,
+                          Eigen::Vector2d(2.0, 0.0),
                           {.controller = nde::pi_controller{.rtol = tol, .atol = tol}});
-    auto orbit_reference = reference_dopri5<4>(two_body<vec<4>>, 0.0, 20.0, vec<4>{0.5, 0.0, 0.0, std::sqrt(3.0)}, tol, tol);
+    auto orbit_reference = reference_dopri5<4>(two_body<vec<4>>, 0.0, 20.0,
+                                               vec<4>{0.5, 0.0, 0.0, std::sqrt(3.0)}, tol, tol);
     auto orbit = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 20.0, orbit_start,
                             {.controller = nde::pi_controller{.rtol = tol, .atol = tol}});
     REQUIRE(vdp_reference.ok);
@@ -163,8 +172,9 @@ TEST_CASE("dopri5 step counts match a reference DOPRI5 within 25 %", "[step_size
     const auto attempted = [](const auto& sol) {
       return static_cast<double>(sol.stats.accepted_steps + sol.stats.rejected_steps);
     };
-    INFO("tol " << tol << ": van der Pol " << attempted(vdp) << " vs reference " << vdp_reference.steps
-                << "; two-body " << attempted(orbit) << " vs reference " << orbit_reference.steps);
+    INFO("tol " << tol << ": van der Pol " << attempted(vdp) << " vs reference "
+                << vdp_reference.steps << "; two-body " << attempted(orbit) << " vs reference "
+                << orbit_reference.steps);
     CHECK(std::abs(attempted(vdp) / vdp_reference.steps - 1) < 0.25);
     CHECK(std::abs(attempted(orbit) / orbit_reference.steps - 1) < 0.25);
     CHECK(std::abs(double(vdp.stats.accepted_steps) / vdp_reference.accepted - 1) < 0.25);
@@ -172,15 +182,17 @@ TEST_CASE("dopri5 step counts match a reference DOPRI5 within 25 %", "[step_size
   }
 }
 
-TEMPLATE_TEST_CASE("tolerance proportionality: the error falls with rtol", "[step_size][proportionality]", nde::heun,
-                   nde::bosh3, nde::dopri5, nde::tsit5) {
+TEMPLATE_TEST_CASE("tolerance proportionality: the error falls with rtol",
+                   "[step_size][proportionality]", nde::heun, nde::bosh3, nde::dopri5, nde::tsit5) {
   // One period of the two-body orbit returns to the start exactly.
-  const std::vector<double> tolerances = TestType::order <= 2 ? std::vector<double>{1e-3, 1e-4, 1e-5, 1e-6}
-                                                              : std::vector<double>{1e-4, 1e-6, 1e-8, 1e-10};
+  const std::vector<double> tolerances = TestType::order <= 2
+                                             ? std::vector<double>{1e-3, 1e-4, 1e-5, 1e-6}
+                                             : std::vector<double>{1e-4, 1e-6, 1e-8, 1e-10};
   std::vector<double> errors;
   for (double tol : tolerances) {
-    auto sol = nde::solve(two_body<Eigen::Vector4d>, TestType{}, 0.0, 2 * M_PI, orbit_start,
-                          {.controller = nde::pi_controller{.rtol = tol, .atol = tol}, .max_steps = 1000000});
+    auto sol = nde::solve(
+        two_body<Eigen::Vector4d>, TestType{}, 0.0, 2 * M_PI, orbit_start,
+        {.controller = nde::pi_controller{.rtol = tol, .atol = tol}, .max_steps = 1000000});
     REQUIRE(sol.success());
     errors.push_back((sol.ys.back() - orbit_start).norm());
   }
@@ -196,26 +208,31 @@ TEMPLATE_TEST_CASE("tolerance proportionality: the error falls with rtol", "[ste
 TEST_CASE("automatic initial step follows Hairer-Norsett-Wanner II.4", "[step_size][initial]") {
   // y' = -2 y, y0 = 1 (scalar, so rms norms are plain scaled absolute values).
   const double rtol = 1e-6, atol = 1e-9, lambda = -2;
-  auto f = [&](double, const Eigen::Matrix<double, 1, 1>& y, Eigen::Matrix<double, 1, 1>& dydt) { dydt = lambda * y; };
+  auto f = [&](double, const Eigen::Matrix<double, 1, 1>& y, Eigen::Matrix<double, 1, 1>& dydt) {
+    dydt = lambda * y;
+  };
   const double sk = atol + rtol;
   const double d0 = 1 / sk, d1 = std::abs(lambda) / sk;
   const double h0 = 0.01 * d0 / d1;
   const double f1 = lambda * (1 + h0 * lambda);
   const double d2 = std::abs(f1 - lambda) / sk / h0;
   const double expected = std::min(100 * h0, std::pow(0.01 / std::max(d1, d2), 1.0 / 5));
-  auto sol = nde::solve(f, nde::dopri5{}, 0.0, 1.0, Eigen::Matrix<double, 1, 1>(1.0),
-                        {.controller = nde::pi_controller{.rtol = rtol, .atol = atol}, .record_steps = true});
+  auto sol = nde::solve(
+      f, nde::dopri5{}, 0.0, 1.0, Eigen::Matrix<double, 1, 1>(1.0),
+      {.controller = nde::pi_controller{.rtol = rtol, .atol = atol}, .record_steps = true});
   REQUIRE(sol.success());
   REQUIRE(sol.stats.rejected_steps == 0);
   CHECK(sol.step_times[1] - sol.step_times[0] == Approx(expected).epsilon(1e-12));
   // Backward: same magnitude, negative direction.
-  auto back = nde::solve(f, nde::dopri5{}, 1.0, 0.0, Eigen::Matrix<double, 1, 1>(1.0),
-                         {.controller = nde::pi_controller{.rtol = rtol, .atol = atol}, .record_steps = true});
+  auto back = nde::solve(
+      f, nde::dopri5{}, 1.0, 0.0, Eigen::Matrix<double, 1, 1>(1.0),
+      {.controller = nde::pi_controller{.rtol = rtol, .atol = atol}, .record_steps = true});
   REQUIRE(back.success());
   CHECK(back.step_times[1] < 1.0);
 }
 
-TEST_CASE("norms: max is stricter than rms; a custom rms norm reproduces the built-in one", "[step_size][norm]") {
+TEST_CASE("norms: max is stricter than rms; a custom rms norm reproduces the built-in one",
+          "[step_size][norm]") {
   const nde::pi_controller rms{.rtol = 1e-7, .atol = 1e-7};
   nde::pi_controller max = rms;
   max.norm = nde::error_norm::max;
@@ -223,23 +240,32 @@ TEST_CASE("norms: max is stricter than rms; a custom rms norm reproduces the bui
   custom.custom_norm = [](const Eigen::Ref<const Eigen::MatrixXd>& scaled) {
     return std::sqrt(scaled.squaredNorm() / static_cast<double>(scaled.size()));
   };
-  auto a = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = rms});
-  auto b = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = max});
-  auto c = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = custom});
+  auto a = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = rms});
+  auto b = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = max});
+  auto c = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = custom});
   REQUIRE((a.success() && b.success() && c.success()));
   CHECK(b.stats.accepted_steps > a.stats.accepted_steps);
   CHECK(c.stats.accepted_steps == a.stats.accepted_steps);
   CHECK((c.ys.back() - a.ys.back()).norm() <= 1e-14);
 }
 
-TEST_CASE("per-component tolerances: equal values match the scalar; loosening one component saves steps",
-          "[step_size][tolerance]") {
+TEST_CASE(
+    "per-component tolerances: equal values match the scalar; loosening one component saves steps",
+    "[step_size][tolerance]") {
   const nde::pi_controller scalar{.rtol = 1e-8, .atol = 1e-8};
-  const nde::pi_controller same{.rtol = Eigen::Vector4d::Constant(1e-8), .atol = Eigen::Vector4d::Constant(1e-8)};
-  const nde::pi_controller loose{.rtol = Eigen::Vector4d(1e-8, 1, 1e-8, 1), .atol = Eigen::Vector4d(1e-8, 1, 1e-8, 1)};
-  auto a = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = scalar});
-  auto b = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = same});
-  auto c = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start, {.controller = loose});
+  const nde::pi_controller same{.rtol = Eigen::Vector4d::Constant(1e-8),
+                                .atol = Eigen::Vector4d::Constant(1e-8)};
+  const nde::pi_controller loose{.rtol = Eigen::Vector4d(1e-8, 1, 1e-8, 1),
+                                 .atol = Eigen::Vector4d(1e-8, 1, 1e-8, 1)};
+  auto a = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = scalar});
+  auto b = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = same});
+  auto c = nde::solve(two_body<Eigen::Vector4d>, nde::dopri5{}, 0.0, 10.0, orbit_start,
+                      {.controller = loose});
   REQUIRE((a.success() && b.success() && c.success()));
   CHECK(b.ys.back() == a.ys.back());
   CHECK(b.stats.accepted_steps == a.stats.accepted_steps);
@@ -247,14 +273,17 @@ TEST_CASE("per-component tolerances: equal values match the scalar; loosening on
 }
 
 TEST_CASE("dtmax bounds every step; dt0 sets the first trial step", "[step_size][limits]") {
-  auto sol = nde::solve(van_der_pol<Eigen::Vector2d>, nde::tsit5{}, 0.0, 10.0, Eigen::Vector2d(2.0, 0.0),
-                        {.controller = nde::pi_controller{.rtol = 1e-3, .atol = 1e-3, .dtmax = 0.05},
-                         .record_steps = true});
+  auto sol =
+      nde::solve(van_der_pol<Eigen::Vector2d>, nde::tsit5{}, 0.0, 10.0, Eigen::Vector2d(2.0, 0.0),
+                 {.controller = nde::pi_controller{.rtol = 1e-3, .atol = 1e-3, .dtmax = 0.05},
+                  .record_steps = true});
   REQUIRE(sol.success());
   for (std::size_t i = 1; i < sol.step_times.size(); ++i)
     CHECK(sol.step_times[i] - sol.step_times[i - 1] <= 0.05 * (1 + 1e-12));
-  auto first = nde::solve(van_der_pol<Eigen::Vector2d>, nde::tsit5{}, 0.0, 10.0, Eigen::Vector2d(2.0, 0.0),
-                          {.controller = nde::pi_controller{.rtol = 1e-3, .atol = 1e-3, .dt0 = 1e-3}, .record_steps = true});
+  auto first =
+      nde::solve(van_der_pol<Eigen::Vector2d>, nde::tsit5{}, 0.0, 10.0, Eigen::Vector2d(2.0, 0.0),
+                 {.controller = nde::pi_controller{.rtol = 1e-3, .atol = 1e-3, .dt0 = 1e-3},
+                  .record_steps = true});
   REQUIRE(first.success());
   CHECK(first.step_times[1] == 1e-3);
 }

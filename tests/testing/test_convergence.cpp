@@ -10,7 +10,8 @@ TEST_CASE("the fit recovers a known power law and its constant", "[testing][conv
   for (int k = 0; k < 6; ++k) {
     const double h = 0.5 / std::pow(2.0, k);
     steps.push_back(h);
-    errors.push_back(3.0 * std::pow(h, 2.5) * (1 + 0.01 * ((k % 2) ? 1 : -1)));  // small alternating noise
+    errors.push_back(3.0 * std::pow(h, 2.5) *
+                     (1 + 0.01 * ((k % 2) ? 1 : -1)));  // small alternating noise
   }
   const auto fit = nde::testing::fit_convergence_order(steps, errors);
   CHECK(fit.order == Approx(2.5).margin(0.02));

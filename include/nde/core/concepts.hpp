@@ -23,8 +23,8 @@ concept time_scalar = std::floating_point<T>;
 /// state; a matrix with several columns is a batch of states that share one step size.
 template <class State>
 concept state = std::is_base_of_v<Eigen::PlainObjectBase<State>, State> &&
-                std::is_base_of_v<Eigen::MatrixBase<State>, State> &&
-                std::floating_point<typename State::Scalar>;
+    std::is_base_of_v<Eigen::MatrixBase<State>, State> &&
+    std::floating_point<typename State::Scalar>;
 
 /// \brief Scalar type of a state (`float` or `double`).
 template <state State>

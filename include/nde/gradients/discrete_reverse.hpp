@@ -34,7 +34,8 @@ inline std::uint64_t binomial_capacity(std::uint64_t checkpoints, std::uint64_t 
   constexpr std::uint64_t cap = std::numeric_limits<std::uint64_t>::max() / 4;
   std::uint64_t value = 1;  // C(checkpoints + k, k) for k = 0..sweeps, built incrementally
   for (std::uint64_t k = 1; k <= sweeps; ++k) {
-    const long double next = static_cast<long double>(value) * static_cast<long double>(checkpoints + k) /
+    const long double next = static_cast<long double>(value) *
+                             static_cast<long double>(checkpoints + k) /
                              static_cast<long double>(k);
     if (next >= static_cast<long double>(cap)) return cap;
     value = value * (checkpoints + k) / k;
@@ -49,19 +50,20 @@ template <class Tableau, state State>
 struct rk_reverse_workspace {
   using method_type = explicit_rk<Tableau>;
   typename method_type::template workspace<State> forward;  ///< Stages of the replayed step.
-  std::array<State, Tableau::stages> stage_cotangent;          ///< k̄_i.
-  std::array<State, Tableau::stages> stage_arguments;          ///< Y_i of each stage (cached-field path).
-  State stage_argument;                                        ///< Y_i.
-  State argument_cotangent;                                    ///< Ȳ_i.
-  State y1;                                                    ///< y_{n+1} of the replay.
-  State accumulated;                                           ///< ȳ_n being built.
+  std::array<State, Tableau::stages> stage_cotangent;       ///< k̄_i.
+  std::array<State, Tableau::stages> stage_arguments;  ///< Y_i of each stage (cached-field path).
+  State stage_argument;                                ///< Y_i.
+  State argument_cotangent;                            ///< Ȳ_i.
+  State y1;                                            ///< y_{n+1} of the replay.
+  State accumulated;                                   ///< ȳ_n being built.
 
   /// \brief Sizes every buffer like `like`.
   void resize(const State& like) {
     method_type{}.resize(forward, like);
     for (auto& k : stage_cotangent) k.setZero(like.rows(), like.cols());
     for (auto& y : stage_arguments) y.setZero(like.rows(), like.cols());
-    for (State* s : {&stage_argument, &argument_cotangent, &y1, &accumulated}) s->setZero(like.rows(), like.cols());
+    for (State* s : {&stage_argument, &argument_cotangent, &y1, &accumulated})
+      s->setZero(like.rows(), like.cols());
   }
 };
 
@@ -76,15 +78,18 @@ struct rk_reverse_workspace {
 /// and s - 1 full vjps. No allocation once `ws` is sized (and the field's cache slots exist).
 /// \return number of f evaluations and vjps {rhs, vjp}.
 template <class Tableau, class Field, time_scalar T, state State>
-std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t<State>> theta, T t0, T t1,
-                                            const State& y0, State& y_bar, params_ref<scalar_of_t<State>> theta_bar,
-                                            rk_reverse_workspace<Tableau, State>& ws) {
+std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t<State>> theta,
+                                           T t0, T t1, const State& y0, State& y_bar,
+                                           params_ref<scalar_of_t<State>> theta_bar,
+                                           rk_reverse_workspace<Tableau, State>& ws) {
   using scalar = scalar_of_t<State>;
   constexpr int s = Tableau::stages;
   if constexpr (stage_cached_field<Field, T, State>) {
     const auto h = static_cast<scalar>(t1 - t0);
     const T h_time = t1 - t0;
-    auto stage_time = [&](int i) { return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time; };
+    auto stage_time = [&](int i) {
+      return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
+    };
     std::size_t rhs = 0;
     // Replay the used stages exactly as the engine formed them (same operations, same order;
     // a stage nothing reads, like dopri5's FSAL stage, is skipped).
@@ -93,10 +98,11 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
       State& argument = ws.stage_arguments[i];
       argument = y0;
       for (int j = 0; j < i; ++j)
-        if (Tableau::a[i][j] != 0.0) argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.forward.k[j];
+        if (Tableau::a[i][j] != 0.0)
+          argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.forward.k[j];
       const T t_stage = i == 0 ? t0 : stage_time(i);
-      field.evaluate_for_vjp(static_cast<std::size_t>(i), t_stage, static_cast<const State&>(argument), theta,
-                             ws.forward.k[i]);
+      field.evaluate_for_vjp(static_cast<std::size_t>(i), t_stage,
+                             static_cast<const State&>(argument), theta, ws.forward.k[i]);
       ++rhs;
     }
     for (int i = 0; i < s; ++i) {
@@ -111,13 +117,16 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
     for (int i = s - 1; i >= 0; --i) {
       if (!detail::stage_is_used<Tableau>(i)) continue;
       const T t_stage = i == 0 ? t0 : stage_time(i);
-      field.vjp_from(static_cast<std::size_t>(i), t_stage, static_cast<const State&>(ws.stage_arguments[i]), theta,
-                     static_cast<const State&>(ws.stage_cotangent[i]), ws.argument_cotangent, theta_bar);
+      field.vjp_from(static_cast<std::size_t>(i), t_stage,
+                     static_cast<const State&>(ws.stage_arguments[i]), theta,
+                     static_cast<const State&>(ws.stage_cotangent[i]), ws.argument_cotangent,
+                     theta_bar);
       ++vjps;
       ws.accumulated += ws.argument_cotangent;
       for (int j = 0; j < i; ++j)
         if (Tableau::a[i][j] != 0.0)
-          ws.stage_cotangent[j] += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.argument_cotangent;
+          ws.stage_cotangent[j] +=
+              (h * static_cast<scalar>(Tableau::a[i][j])) * ws.argument_cotangent;
     }
     y_bar.swap(ws.accumulated);
     return {rhs, vjps};
@@ -156,7 +165,8 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
     ws.accumulated += ws.argument_cotangent;
     for (int j = 0; j < i; ++j)
       if (Tableau::a[i][j] != 0.0)
-        ws.stage_cotangent[j] += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.argument_cotangent;
+        ws.stage_cotangent[j] +=
+            (h * static_cast<scalar>(Tableau::a[i][j])) * ws.argument_cotangent;
   }
   y_bar.swap(ws.accumulated);
   return {rhs, vjps};
@@ -192,8 +202,8 @@ class binomial_reverser {
 
  private:
   // y(lo) is `y_lo`; `free_slots` checkpoints are available for [lo, hi).
-  void reverse_range(std::size_t lo, std::size_t hi, const State& y_lo, std::size_t free_slots, Reverse& reverse,
-                     Advance& advance) {
+  void reverse_range(std::size_t lo, std::size_t hi, const State& y_lo, std::size_t free_slots,
+                     Reverse& reverse, Advance& advance) {
     const std::size_t length = hi - lo;
     if (length == 1) {
       reverse(lo, y_lo);
@@ -209,7 +219,8 @@ class binomial_reverser {
     std::uint64_t sweeps = 1;
     while (detail::binomial_capacity(free_slots, sweeps) < length) ++sweeps;
     const std::uint64_t right_capacity = detail::binomial_capacity(free_slots - 1, sweeps);
-    const std::size_t right = static_cast<std::size_t>(std::min<std::uint64_t>(length - 1, right_capacity));
+    const std::size_t right =
+        static_cast<std::size_t>(std::min<std::uint64_t>(length - 1, right_capacity));
     const std::size_t mid = hi - right;
     State& checkpoint = m_slots[m_used++];
     m_peak = std::max(m_peak, m_used);
@@ -220,7 +231,8 @@ class binomial_reverser {
   }
 
   // y(target) from y(from) = y_from by repeated steps; returns a scratch buffer.
-  const State& advance_to(std::size_t from, std::size_t target, const State& y_from, Advance& advance) {
+  const State& advance_to(std::size_t from, std::size_t target, const State& y_from,
+                          Advance& advance) {
     if (target == from) return y_from;
     const State* current = &y_from;
     int which = 0;

@@ -4,9 +4,11 @@
 ///
 /// | method | memory | gradient is |
 /// |---|---|---|
-/// | `backsolve_adjoint` | O(1) in the number of steps | approximate: y is re-integrated backward next to the adjoint and can drift (Chen et al. 2018) |
-/// | `checkpointed_adjoint` | O(steps of one output interval) | approximate, but y(t) comes from a forward re-solve of each interval from its stored start, so it never drifts |
-/// | `discrete_adjoint` | O(steps), or O(budget) states with binomial checkpointing | exact gradient of the computed (discrete) solution |
+/// | `backsolve_adjoint` | O(1) in the number of steps | approximate: y is re-integrated backward
+/// next to the adjoint and can drift (Chen et al. 2018) | | `checkpointed_adjoint` | O(steps of one
+/// output interval) | approximate, but y(t) comes from a forward re-solve of each interval from its
+/// stored start, so it never drifts | | `discrete_adjoint` | O(steps), or O(budget) states with
+/// binomial checkpointing | exact gradient of the computed (discrete) solution |
 #pragma once
 
 #include "nde/step_size/pi_controller.hpp"
@@ -60,20 +62,25 @@ struct checkpointed_adjoint {
 /// number per step), which makes the schedule offline even though the number of adaptive
 /// steps was unknown in advance.
 struct discrete_adjoint {
-  std::size_t max_checkpoints = 0;  ///< 0: keep every step; otherwise the state budget per interval.
+  std::size_t max_checkpoints =
+      0;  ///< 0: keep every step; otherwise the state budget per interval.
 };
 
 /// \brief Work done by one forward + backward pass.
 struct gradient_stats {
-  std::size_t forward_rhs_evals = 0;      ///< f evaluations of the forward pass.
-  std::size_t forward_steps = 0;          ///< Accepted forward steps.
-  std::size_t forward_rejected = 0;       ///< Rejected forward steps.
-  std::size_t backward_rhs_evals = 0;     ///< f evaluations in the backward pass (re-solves, recomputation).
-  std::size_t backward_vjp_evals = 0;     ///< vector–Jacobian products.
-  std::size_t backward_steps = 0;         ///< Accepted steps of backward solves (continuous) or reversed steps (discrete).
-  std::size_t backward_rejected = 0;      ///< Rejected backward steps (continuous adjoints).
-  std::size_t recomputed_steps = 0;       ///< Forward steps re-run in the backward pass (discrete, checkpointed).
-  std::size_t peak_stored_states = 0;     ///< Most states held at once for the backward pass, outputs excluded.
+  std::size_t forward_rhs_evals = 0;  ///< f evaluations of the forward pass.
+  std::size_t forward_steps = 0;      ///< Accepted forward steps.
+  std::size_t forward_rejected = 0;   ///< Rejected forward steps.
+  std::size_t backward_rhs_evals =
+      0;  ///< f evaluations in the backward pass (re-solves, recomputation).
+  std::size_t backward_vjp_evals = 0;  ///< vector–Jacobian products.
+  std::size_t backward_steps =
+      0;  ///< Accepted steps of backward solves (continuous) or reversed steps (discrete).
+  std::size_t backward_rejected = 0;  ///< Rejected backward steps (continuous adjoints).
+  std::size_t recomputed_steps =
+      0;  ///< Forward steps re-run in the backward pass (discrete, checkpointed).
+  std::size_t peak_stored_states =
+      0;  ///< Most states held at once for the backward pass, outputs excluded.
 };
 
 }  // namespace nde

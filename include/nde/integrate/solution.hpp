@@ -16,9 +16,11 @@ namespace nde {
 
 /// \brief Work done by a solve.
 struct solve_stats {
-  std::size_t rhs_evals = 0;       ///< Evaluations of the vector field (including the initial-step guess).
+  std::size_t rhs_evals =
+      0;  ///< Evaluations of the vector field (including the initial-step guess).
   std::size_t accepted_steps = 0;  ///< Steps kept.
-  std::size_t rejected_steps = 0;  ///< Steps retried with a smaller dt (error too large, or NaN/Inf).
+  std::size_t rejected_steps =
+      0;  ///< Steps retried with a smaller dt (error too large, or NaN/Inf).
 };
 
 /// \brief Piecewise-polynomial solution of a solve: on step i, `y(t) = Σ_j c_ij θ^j` with
@@ -37,7 +39,9 @@ class dense_solution {
   /// \brief Last time covered (t1, or where a failed solve stopped).
   [[nodiscard]] T t_end() const { return m_times.back(); }
   /// \brief Number of steps (polynomial pieces).
-  [[nodiscard]] std::size_t segments() const noexcept { return m_times.empty() ? 0 : m_times.size() - 1; }
+  [[nodiscard]] std::size_t segments() const noexcept {
+    return m_times.empty() ? 0 : m_times.size() - 1;
+  }
   /// \brief Step boundaries t0, t1, … (monotone in the direction of integration).
   [[nodiscard]] const std::vector<T>& step_times() const noexcept { return m_times; }
 
@@ -56,8 +60,9 @@ class dense_solution {
     }
     const bool forward = m_times.back() > m_times.front();
     // Index of the first boundary strictly after t (in the direction of integration).
-    const auto after = forward ? std::upper_bound(m_times.begin(), m_times.end(), t)
-                               : std::upper_bound(m_times.begin(), m_times.end(), t, std::greater<T>{});
+    const auto after = forward
+                           ? std::upper_bound(m_times.begin(), m_times.end(), t)
+                           : std::upper_bound(m_times.begin(), m_times.end(), t, std::greater<T>{});
     std::size_t segment = static_cast<std::size_t>(after - m_times.begin());
     segment = std::clamp<std::size_t>(segment, 1, m_times.size() - 1) - 1;
     const T t0 = m_times[segment];
@@ -76,8 +81,9 @@ class dense_solution {
   [[nodiscard]] State operator()(T t) const {
     State out = m_start;
     if (evaluate(t, out) != status::success)
-      throw error(status::invalid_input, "dense_solution evaluated at t = " + std::to_string(t) +
-                                             ", outside the solved interval or on an empty solution");
+      throw error(status::invalid_input,
+                  "dense_solution evaluated at t = " + std::to_string(t) +
+                      ", outside the solved interval or on an empty solution");
     return out;
   }
 
@@ -91,7 +97,8 @@ class dense_solution {
     m_end = y0;
     m_terms = static_cast<std::size_t>(degree) + 1;
   }
-  /// \brief Appends the step ending at (t1, y1) with monomial coefficients `coefficients[0..degree]`.
+  /// \brief Appends the step ending at (t1, y1) with monomial coefficients
+  /// `coefficients[0..degree]`.
   template <class Coefficients>
   void append(T t1, const Coefficients& coefficients, const State& y1) {
     m_times.push_back(t1);
@@ -125,13 +132,13 @@ class dense_solution {
 /// hold the outputs reached before the failure.
 template <time_scalar T, state State>
 struct solution {
-  std::vector<T> ts;                 ///< Output times (see `save_at`).
-  std::vector<State> ys;             ///< States at `ts`.
-  solve_stats stats;                 ///< Work counters.
+  std::vector<T> ts;                          ///< Output times (see `save_at`).
+  std::vector<State> ys;                      ///< States at `ts`.
+  solve_stats stats;                          ///< Work counters.
   nde::status status = nde::status::success;  ///< Outcome.
-  std::string message;               ///< Empty on success; otherwise what went wrong.
-  std::vector<T> step_times;         ///< t0 and every accepted step end, if `record_steps`.
-  dense_solution<T, State> dense;    ///< Evaluable solution, if `dense` was requested.
+  std::string message;                        ///< Empty on success; otherwise what went wrong.
+  std::vector<T> step_times;       ///< t0 and every accepted step end, if `record_steps`.
+  dense_solution<T, State> dense;  ///< Evaluable solution, if `dense` was requested.
 
   /// \brief True when the solve reached t1 without error.
   [[nodiscard]] bool success() const noexcept { return status == nde::status::success; }

@@ -6,8 +6,8 @@
 ///                       {.save_at = nde::save_at::times({0.1, 0.5, 1.0}),
 ///                        .controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-9},
 ///                        .max_steps = 100000});
-/// // sol.ts, sol.ys, sol.stats.{rhs_evals, accepted_steps, rejected_steps}, sol.status, sol.message
-/// \endcode
+/// // sol.ts, sol.ys, sol.stats.{rhs_evals, accepted_steps, rejected_steps}, sol.status,
+/// sol.message \endcode
 ///
 /// To solve repeatedly without allocating, keep an `integrator` (it owns the workspace) and a
 /// `solution` (its `ts`/`ys` are reused): once they have the right sizes, the stepping loop
@@ -49,11 +49,11 @@ using step_size_controller = std::variant<pi_controller, constant_step, fixed_ti
 ///
 /// Times in the options are `double` whatever the solve's time type.
 struct solve_options {
-  nde::save_at save_at{};                         ///< Output times (default: t1 only).
+  nde::save_at save_at{};                             ///< Output times (default: t1 only).
   step_size_controller controller = pi_controller{};  ///< Step-size policy (default: adaptive).
-  std::int64_t max_steps = 100000;                ///< Budget of attempted (accepted + rejected) steps.
-  bool record_steps = false;                      ///< Fill `solution::step_times` (t0 and each accepted step end).
-  bool dense = false;                             ///< Fill `solution::dense`.
+  std::int64_t max_steps = 100000;  ///< Budget of attempted (accepted + rejected) steps.
+  bool record_steps = false;  ///< Fill `solution::step_times` (t0 and each accepted step end).
+  bool dense = false;         ///< Fill `solution::dense`.
 };
 
 /// \brief Concept of what `solve` needs from a stepper (every `explicit_rk<Tableau>` has it).
@@ -80,8 +80,8 @@ inline std::string validate_pi(const pi_controller& c, Eigen::Index rows) {
   for (const auto* tol : {&c.rtol, &c.atol}) {
     const char* name = tol == &c.rtol ? "rtol" : "atol";
     if (tol->is_per_component() && tol->size() != rows)
-      return concatenate("pi_controller.", name, " has ", tol->size(), " components but the state has ", rows,
-                         " rows");
+      return concatenate("pi_controller.", name, " has ", tol->size(),
+                         " components but the state has ", rows, " rows");
     if (!tol->all_finite() || tol->min() < 0)
       return concatenate("pi_controller.", name, " must be finite and non-negative");
   }
@@ -92,9 +92,12 @@ inline std::string validate_pi(const pi_controller& c, Eigen::Index rows) {
   if (!(c.safety > 0 && c.safety <= 1)) return "pi_controller.safety must be in (0, 1]";
   if (!(c.min_factor > 0 && c.min_factor <= 1)) return "pi_controller.min_factor must be in (0, 1]";
   if (!(c.max_factor >= 1)) return "pi_controller.max_factor must be >= 1";
-  if (!std::isfinite(c.beta1) || !std::isfinite(c.beta2)) return "pi_controller.beta1/beta2 must be finite";
-  if (!(c.dt0 >= 0) || !std::isfinite(c.dt0)) return "pi_controller.dt0 must be finite and >= 0 (0: automatic)";
-  if (!(c.dtmin >= 0) || !std::isfinite(c.dtmin)) return "pi_controller.dtmin must be finite and >= 0";
+  if (!std::isfinite(c.beta1) || !std::isfinite(c.beta2))
+    return "pi_controller.beta1/beta2 must be finite";
+  if (!(c.dt0 >= 0) || !std::isfinite(c.dt0))
+    return "pi_controller.dt0 must be finite and >= 0 (0: automatic)";
+  if (!(c.dtmin >= 0) || !std::isfinite(c.dtmin))
+    return "pi_controller.dtmin must be finite and >= 0";
   if (!(c.dtmax > 0)) return "pi_controller.dtmax must be positive";
   if (c.dtmin > c.dtmax) return "pi_controller.dtmin must not exceed dtmax";
   return {};
@@ -106,10 +109,11 @@ inline std::string validate_pi(const pi_controller& c, Eigen::Index rows) {
 /// solves with the same state shape allocate nothing inside the stepping loop.
 /// \tparam Stepper e.g. `nde::dopri5`. \tparam State state type. \tparam T time scalar.
 template <class Stepper, state State, time_scalar T = double>
-  requires stepper<Stepper, State>
+requires stepper<Stepper, State>
 class integrator {
  public:
-  using workspace_type = decltype(std::declval<const Stepper&>().make_workspace(std::declval<const State&>()));
+  using workspace_type =
+      decltype(std::declval<const Stepper&>().make_workspace(std::declval<const State&>()));
   using solution_type = solution<T, State>;
 
   /// \brief Builds the workspace for states shaped like `like`.
@@ -126,7 +130,8 @@ class integrator {
   /// \brief Solves y' = f(t, y), y(t0) = y0 from t0 to t1 into `out` (its storage is reused).
   /// \return `out.status`.
   template <class F>
-  nde::status solve(F& f, T t0, T t1, const State& y0, const solve_options& options, solution_type& out) {
+  nde::status solve(F& f, T t0, T t1, const State& y0, const solve_options& options,
+                    solution_type& out) {
     out.status = nde::status::success;
     out.message.clear();
     out.stats = {};
@@ -145,8 +150,8 @@ class integrator {
   static constexpr int controller_exponent = Stepper::adaptive ? Stepper::error_order + 1 : 1;
 
   void reshape(const State& like) {
-    if (m_y.rows() == like.rows() && m_y.cols() == like.cols() && m_workspace.k[0].rows() == like.rows() &&
-        m_workspace.k[0].cols() == like.cols())
+    if (m_y.rows() == like.rows() && m_y.cols() == like.cols() &&
+        m_workspace.k[0].rows() == like.rows() && m_workspace.k[0].cols() == like.cols())
       return;
     m_stepper.resize(m_workspace, like);
     m_y.setZero(like.rows(), like.cols());
@@ -174,7 +179,8 @@ class integrator {
   static bool before(T a, T b, T direction) { return direction > 0 ? a < b : a > b; }
 
   template <class F>
-  nde::status run(F& user_field, T t0, T t1, const State& y0, const solve_options& options, solution_type& out) {
+  nde::status run(F& user_field, T t0, T t1, const State& y0, const solve_options& options,
+                  solution_type& out) {
     std::size_t evaluations = 0;
     auto f = [&user_field, &evaluations](T t, const State& y, State& dydt) {
       ++evaluations;
@@ -188,7 +194,8 @@ class integrator {
 
     // ---- validation (invalid_input) --------------------------------------------------
     if (!std::isfinite(t0) || !std::isfinite(t1))
-      return fail(out, nde::status::invalid_input, detail::concatenate("t0 and t1 must be finite (t0 = ", t0, ", t1 = ", t1, ")"));
+      return fail(out, nde::status::invalid_input,
+                  detail::concatenate("t0 and t1 must be finite (t0 = ", t0, ", t1 = ", t1, ")"));
     if (options.max_steps <= 0)
       return fail(out, nde::status::invalid_input, "max_steps must be positive");
     const T direction = t1 >= t0 ? T(1) : T(-1);
@@ -196,18 +203,23 @@ class integrator {
     for (std::size_t i = 0; i < save.ts.size(); ++i) {
       const T t = static_cast<T>(save.ts[i]);
       if (!std::isfinite(save.ts[i]))
-        return fail(out, nde::status::invalid_input, detail::concatenate("save_at.ts[", i, "] is not finite"));
+        return fail(out, nde::status::invalid_input,
+                    detail::concatenate("save_at.ts[", i, "] is not finite"));
       if (before(t, t0, direction) || before(t1, t, direction))
         return fail(out, nde::status::invalid_input,
-                    detail::concatenate("save_at.ts[", i, "] = ", save.ts[i], " lies outside [t0, t1] = [", t0, ", ", t1, "]"));
+                    detail::concatenate("save_at.ts[", i, "] = ", save.ts[i],
+                                        " lies outside [t0, t1] = [", t0, ", ", t1, "]"));
       if (i > 0 && !before(static_cast<T>(save.ts[i - 1]), t, direction))
         return fail(out, nde::status::invalid_input,
-                    detail::concatenate("save_at.ts must be strictly ", direction > 0 ? "increasing" : "decreasing",
-                                        " (in the direction of integration); ts[", i - 1, "] = ", save.ts[i - 1],
-                                        ", ts[", i, "] = ", save.ts[i]));
+                    detail::concatenate("save_at.ts must be strictly ",
+                                        direction > 0 ? "increasing" : "decreasing",
+                                        " (in the direction of integration); ts[", i - 1,
+                                        "] = ", save.ts[i - 1], ", ts[", i, "] = ", save.ts[i]));
     }
-    if (!save.t0 && !save.t1 && !save.steps && save.ts.empty() && !options.dense && !options.record_steps)
-      return fail(out, nde::status::invalid_input, "save_at requests no output (and neither dense nor record_steps is set)");
+    if (!save.t0 && !save.t1 && !save.steps && save.ts.empty() && !options.dense &&
+        !options.record_steps)
+      return fail(out, nde::status::invalid_input,
+                  "save_at requests no output (and neither dense nor record_steps is set)");
 
     const auto* adaptive = std::get_if<pi_controller>(&options.controller);
     const auto* constant = std::get_if<constant_step>(&options.controller);
@@ -215,7 +227,8 @@ class integrator {
     if (adaptive) {
       if constexpr (!Stepper::adaptive) {
         return fail(out, nde::status::invalid_input,
-                    "pi_controller needs a method with an embedded error estimate (heun, bosh3, dopri5, tsit5); "
+                    "pi_controller needs a method with an embedded error estimate (heun, bosh3, "
+                    "dopri5, tsit5); "
                     "use constant_step or fixed_times with this method");
       }
       if (auto problem = detail::validate_pi(*adaptive, y0.rows()); !problem.empty())
@@ -226,21 +239,28 @@ class integrator {
     if (constant) {
       if (!(constant->dt > 0) || !std::isfinite(constant->dt))
         return fail(out, nde::status::invalid_input,
-                    detail::concatenate("constant_step.dt must be positive and finite (got ", constant->dt,
-                                        "); the direction comes from t1 - t0"));
-      const double ratio = std::abs(static_cast<double>(t1) - static_cast<double>(t0)) / constant->dt;
+                    detail::concatenate("constant_step.dt must be positive and finite (got ",
+                                        constant->dt, "); the direction comes from t1 - t0"));
+      const double ratio =
+          std::abs(static_cast<double>(t1) - static_cast<double>(t0)) / constant->dt;
       const double nearest = std::round(ratio);
-      constant_count = std::abs(ratio - nearest) <= 1e-10 * std::max(1.0, ratio) ? nearest : std::ceil(ratio);
+      constant_count =
+          std::abs(ratio - nearest) <= 1e-10 * std::max(1.0, ratio) ? nearest : std::ceil(ratio);
     }
     if (fixed) {
       const auto& times = fixed->times;
-      if (times.empty() || static_cast<T>(times.front()) != t0 || static_cast<T>(times.back()) != t1)
-        return fail(out, nde::status::invalid_input, "fixed_times.times must start at t0 and end at t1");
+      if (times.empty() || static_cast<T>(times.front()) != t0 ||
+          static_cast<T>(times.back()) != t1)
+        return fail(out, nde::status::invalid_input,
+                    "fixed_times.times must start at t0 and end at t1");
       for (std::size_t i = 1; i < times.size(); ++i)
-        if (!std::isfinite(times[i]) || !before(static_cast<T>(times[i - 1]), static_cast<T>(times[i]), direction))
+        if (!std::isfinite(times[i]) ||
+            !before(static_cast<T>(times[i - 1]), static_cast<T>(times[i]), direction))
           return fail(out, nde::status::invalid_input,
-                      detail::concatenate("fixed_times.times must be finite and strictly monotone from t0 to t1; "
-                                          "times[", i - 1, "] = ", times[i - 1], ", times[", i, "] = ", times[i]));
+                      detail::concatenate(
+                          "fixed_times.times must be finite and strictly monotone from t0 to t1; "
+                          "times[",
+                          i - 1, "] = ", times[i - 1], ", times[", i, "] = ", times[i]));
     }
 
     // ---- workspace and outputs ----------------------------------------------------------
@@ -263,7 +283,8 @@ class integrator {
     }
     if (t0 == t1) {
       if (fixed && fixed->times.size() > 1)
-        return fail(out, nde::status::invalid_input, "t0 == t1 but fixed_times lists more than one time");
+        return fail(out, nde::status::invalid_input,
+                    "t0 == t1 but fixed_times lists more than one time");
       if (save.t1 && !save.steps) output_slot(out, t1) = y0;
       return nde::status::success;
     }
@@ -271,20 +292,23 @@ class integrator {
     if (m_stepper.init(f, t0, m_y, m_workspace) != nde::status::success) {
       if (m_workspace.k[0].rows() != y0.rows() || m_workspace.k[0].cols() != y0.cols())
         return fail(out, nde::status::invalid_input, "the vector field changed the size of dydt");
-      return fail(out, nde::status::non_finite, detail::concatenate("f(t0, y0) contains NaN or Inf at t0 = ", t0));
+      return fail(out, nde::status::non_finite,
+                  detail::concatenate("f(t0, y0) contains NaN or Inf at t0 = ", t0));
     }
     if (m_workspace.k[0].rows() != y0.rows() || m_workspace.k[0].cols() != y0.cols())
       return fail(out, nde::status::invalid_input,
-                  detail::concatenate("the vector field wrote a derivative of size ", m_workspace.k[0].rows(), "x",
-                                      m_workspace.k[0].cols(), " for a state of size ", y0.rows(), "x", y0.cols()));
+                  detail::concatenate("the vector field wrote a derivative of size ",
+                                      m_workspace.k[0].rows(), "x", m_workspace.k[0].cols(),
+                                      " for a state of size ", y0.rows(), "x", y0.cols()));
 
     // ---- step-size state -------------------------------------------------------------
     detail::pi_state pi{};
     double dt = 0;  // adaptive: magnitude of the next trial step
     if (adaptive) {
-      dt = adaptive->dt0 > 0 ? std::clamp(adaptive->dt0, adaptive->dtmin, adaptive->dtmax)
-                             : detail::initial_step(f, t0, m_y, m_workspace.k[0], direction, controller_exponent,
-                                                    *adaptive, m_workspace.stage, m_y_next, m_scaled);
+      dt = adaptive->dt0 > 0
+               ? std::clamp(adaptive->dt0, adaptive->dtmin, adaptive->dtmax)
+               : detail::initial_step(f, t0, m_y, m_workspace.k[0], direction, controller_exponent,
+                                      *adaptive, m_workspace.stage, m_y_next, m_scaled);
     }
     std::size_t step_index = 0;  // constant / fixed: index of the step being taken
     int non_finite_in_a_row = 0;
@@ -293,21 +317,24 @@ class integrator {
     std::int64_t attempts = 0;
     while (t != t1) {
       if (attempts >= options.max_steps)
-        return fail(out, nde::status::max_steps_reached,
-                    detail::concatenate("max_steps = ", options.max_steps, " attempted steps reached at t = ", t,
-                                        " before t1 = ", t1));
+        return fail(
+            out, nde::status::max_steps_reached,
+            detail::concatenate("max_steps = ", options.max_steps,
+                                " attempted steps reached at t = ", t, " before t1 = ", t1));
       ++attempts;
 
       T t_next;
       if (adaptive) {
         const T trial = t + direction * static_cast<T>(dt);
-        if (trial == t || std::abs(static_cast<T>(dt)) <= 8 * std::numeric_limits<T>::epsilon() * std::abs(t)) {
+        if (trial == t ||
+            std::abs(static_cast<T>(dt)) <= 8 * std::numeric_limits<T>::epsilon() * std::abs(t)) {
           if (non_finite_in_a_row > 0)
             return fail(out, nde::status::non_finite,
                         detail::concatenate("NaN or Inf in the state or vector field at t = ", t,
                                             "; shrinking the step to ", dt, " did not help"));
-          return fail(out, nde::status::step_size_too_small,
-                      detail::concatenate("step size ", dt, " too small at t = ", t, " (t + dt == t)"));
+          return fail(
+              out, nde::status::step_size_too_small,
+              detail::concatenate("step size ", dt, " too small at t = ", t, " (t + dt == t)"));
         }
         // Land exactly on t1; avoid leaving a sliver under 1 % of a step (as DOPRI5).
         t_next = before(t + direction * static_cast<T>(1.01 * dt), t1, direction) ? trial : t1;
@@ -322,16 +349,18 @@ class integrator {
       double err = 0;
       if (adaptive && step_status == nde::status::success) {
         if constexpr (Stepper::adaptive) {
-          err = detail::scaled_error_norm(m_workspace.y_error, m_y, m_y_next, adaptive->rtol, adaptive->atol,
-                                          adaptive->norm, adaptive->custom_norm, m_scaled);
+          err = detail::scaled_error_norm(m_workspace.y_error, m_y, m_y_next, adaptive->rtol,
+                                          adaptive->atol, adaptive->norm, adaptive->custom_norm,
+                                          m_scaled);
         }
         if (!std::isfinite(err)) step_status = nde::status::non_finite;
       }
-      const bool pending_interior =
-          m_next_save < save.ts.size() && before(static_cast<T>(save.ts[m_next_save]), t_next, direction);
+      const bool pending_interior = m_next_save < save.ts.size() &&
+                                    before(static_cast<T>(save.ts[m_next_save]), t_next, direction);
       const bool need_dense = options.dense || pending_interior;
       bool have_end = Stepper::fsal;
-      if (step_status == nde::status::success && err <= 1 && !Stepper::fsal && (t_next != t1 || need_dense)) {
+      if (step_status == nde::status::success && err <= 1 && !Stepper::fsal &&
+          (t_next != t1 || need_dense)) {
         step_status = m_stepper.evaluate_end(f, t_next, m_y_next, m_workspace);
         have_end = true;
       }
@@ -340,8 +369,9 @@ class integrator {
         ++out.stats.rejected_steps;
         if (!adaptive)
           return fail(out, nde::status::non_finite,
-                      detail::concatenate("NaN or Inf in the state or vector field in the step from t = ", t,
-                                          " to ", t_next, " (constant step: cannot shrink)"));
+                      detail::concatenate(
+                          "NaN or Inf in the state or vector field in the step from t = ", t,
+                          " to ", t_next, " (constant step: cannot shrink)"));
         dt *= adaptive->min_factor;
         pi.last_rejected = true;
         if (++non_finite_in_a_row > 60 || dt < adaptive->dtmin)
@@ -357,16 +387,16 @@ class integrator {
         dt = used * detail::pi_reject_factor(*adaptive, pi, err, controller_exponent);
         if (dt < adaptive->dtmin)
           return fail(out, nde::status::step_size_too_small,
-                      detail::concatenate("the controller asked for dt = ", dt, " < dtmin = ", adaptive->dtmin,
-                                          " at t = ", t));
+                      detail::concatenate("the controller asked for dt = ", dt,
+                                          " < dtmin = ", adaptive->dtmin, " at t = ", t));
         continue;
       }
 
       // ---- accepted -------------------------------------------------------------------
       ++out.stats.accepted_steps;
       if (adaptive)
-        dt = std::clamp(used * detail::pi_accept_factor(*adaptive, pi, err, controller_exponent), adaptive->dtmin,
-                        adaptive->dtmax);
+        dt = std::clamp(used * detail::pi_accept_factor(*adaptive, pi, err, controller_exponent),
+                        adaptive->dtmin, adaptive->dtmax);
       ++step_index;
       if (need_dense) m_stepper.dense_coefficients(t, t_next, m_y, m_y_next, m_workspace, m_dense);
       while (m_next_save < save.ts.size()) {
@@ -376,8 +406,8 @@ class integrator {
         if (ts == t_next) {
           slot = m_y_next;
         } else {
-          detail::evaluate_polynomial(m_dense, dense_terms, static_cast<scalar_of_t<State>>((ts - t) / (t_next - t)),
-                                      slot);
+          detail::evaluate_polynomial(
+              m_dense, dense_terms, static_cast<scalar_of_t<State>>((ts - t) / (t_next - t)), slot);
         }
         ++m_next_save;
       }
@@ -409,9 +439,10 @@ class integrator {
 /// \return a `solution`; failures are reported in `status`/`message`, never thrown.
 /// \tparam T time scalar, deduced from t0/t1 (need not match the state scalar).
 template <class F, class Stepper, state State, time_scalar T>
-  requires stepper<Stepper, State>
-[[nodiscard]] solution<T, State> solve(F&& f, const Stepper& method, T t0, std::type_identity_t<T> t1,
-                                       const State& y0, const solve_options& options = {}) {
+requires stepper<Stepper, State>
+[[nodiscard]] solution<T, State> solve(F&& f, const Stepper& method, T t0,
+                                       std::type_identity_t<T> t1, const State& y0,
+                                       const solve_options& options = {}) {
   integrator<Stepper, State, T> solver(method, y0);
   solution<T, State> out;
   solver.solve(f, t0, t1, y0, options, out);
@@ -420,9 +451,10 @@ template <class F, class Stepper, state State, time_scalar T>
 
 /// \brief `solve`, but throws `nde::error` (with the status and message) unless it succeeds.
 template <class F, class Stepper, state State, time_scalar T>
-  requires stepper<Stepper, State>
-[[nodiscard]] solution<T, State> solve_or_throw(F&& f, const Stepper& method, T t0, std::type_identity_t<T> t1,
-                                                const State& y0, const solve_options& options = {}) {
+requires stepper<Stepper, State>
+[[nodiscard]] solution<T, State> solve_or_throw(F&& f, const Stepper& method, T t0,
+                                                std::type_identity_t<T> t1, const State& y0,
+                                                const solve_options& options = {}) {
   auto out = solve(std::forward<F>(f), method, t0, t1, y0, options);
   if (!out.success()) throw error(out.status, out.message);
   return out;

@@ -26,7 +26,9 @@ enum class scalar_type : std::uint8_t {
 
 /// \brief `"float32"` or `"float64"`.
 constexpr std::string_view to_string(scalar_type type) noexcept {
-  return type == scalar_type::float32 ? "float32" : type == scalar_type::float64 ? "float64" : "unknown";
+  return type == scalar_type::float32   ? "float32"
+         : type == scalar_type::float64 ? "float64"
+                                        : "unknown";
 }
 
 /// \brief The \ref scalar_type of `float` or `double`.
@@ -50,7 +52,9 @@ struct io_status {
   explicit operator bool() const noexcept { return ok(); }
 
   /// \brief A failure with code `invalid_input`.
-  [[nodiscard]] static io_status failure(std::string what) { return {status::invalid_input, std::move(what)}; }
+  [[nodiscard]] static io_status failure(std::string what) {
+    return {status::invalid_input, std::move(what)};
+  }
 
   /// \brief Throws `nde::error(code, context + ": " + message)` unless this is a success.
   void throw_if_error(std::string_view context) const {

@@ -53,7 +53,8 @@ struct npy_array {
 
   /// \brief A rank-2 array as an Eigen matrix view (rank 1: a column; rank 0: 1x1).
   /// \throws nde::error (`invalid_input`) for rank > 2.
-  [[nodiscard]] Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>> matrix() const {
+  [[nodiscard]] Eigen::Map<const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>> matrix()
+      const {
     if (shape.size() > 2) throw error(status::invalid_input, "npy_array::matrix: rank > 2");
     const Eigen::Index rows = shape.empty() ? 1 : shape[0];
     const Eigen::Index cols = shape.size() == 2 ? shape[1] : 1;
@@ -90,13 +91,18 @@ class npy_header_parser {
       if (key == "descr") {
         if (have_descr) return fail("duplicate key 'descr'");
         have_descr = true;
-        if (!string_literal(header.descr)) return fail("'descr' must be a string such as '<f4' (structured dtypes are not supported)");
+        if (!string_literal(header.descr))
+          return fail(
+              "'descr' must be a string such as '<f4' (structured dtypes are not supported)");
       } else if (key == "fortran_order") {
         if (have_order) return fail("duplicate key 'fortran_order'");
         have_order = true;
-        if (m_text.substr(m_position, 4) == "True") header.fortran_order = true, m_position += 4;
-        else if (m_text.substr(m_position, 5) == "False") header.fortran_order = false, m_position += 5;
-        else return fail("'fortran_order' must be True or False");
+        if (m_text.substr(m_position, 4) == "True")
+          header.fortran_order = true, m_position += 4;
+        else if (m_text.substr(m_position, 5) == "False")
+          header.fortran_order = false, m_position += 5;
+        else
+          return fail("'fortran_order' must be True or False");
       } else if (key == "shape") {
         if (have_shape) return fail("duplicate key 'shape'");
         have_shape = true;
@@ -113,13 +119,15 @@ class npy_header_parser {
     skip_space();
     if (m_position != m_text.size()) return fail("unexpected text after the dict");
     if (!have_descr || !have_order || !have_shape)
-      return io_status::failure("bad .npy header: it must have the keys 'descr', 'fortran_order' and 'shape'");
+      return io_status::failure(
+          "bad .npy header: it must have the keys 'descr', 'fortran_order' and 'shape'");
     return {};
   }
 
  private:
   io_status fail(const std::string& what) const {
-    return io_status::failure("bad .npy header at character " + std::to_string(m_position) + ": " + what);
+    return io_status::failure("bad .npy header at character " + std::to_string(m_position) + ": " +
+                              what);
   }
   bool eat(char c) {
     if (m_position < m_text.size() && m_text[m_position] == c) return ++m_position, true;
@@ -137,7 +145,8 @@ class npy_header_parser {
     const auto end = m_text.find(quote, m_position + 1);
     if (end == std::string_view::npos) return false;
     const auto body = m_text.substr(m_position + 1, end - m_position - 1);
-    if (body.find('\\') != std::string_view::npos) return false;  // escapes never occur in valid headers
+    if (body.find('\\') != std::string_view::npos)
+      return false;  // escapes never occur in valid headers
     out.assign(body);
     m_position = end + 1;
     return true;
@@ -171,12 +180,14 @@ class npy_header_parser {
 };
 
 template <class Scalar, class Stored>
-void convert_npy_data(const std::uint8_t* data, bool big_endian, const std::vector<std::int64_t>& shape,
-                      bool fortran_order, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& values) {
+void convert_npy_data(const std::uint8_t* data, bool big_endian,
+                      const std::vector<std::int64_t>& shape, bool fortran_order,
+                      Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& values) {
   const Eigen::Index count = values.size();
   if (fortran_order || shape.size() <= 1) {
     for (Eigen::Index k = 0; k < count; ++k)
-      values[k] = static_cast<Scalar>(load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
+      values[k] = static_cast<Scalar>(
+          load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
     return;
   }
   // C order: walk the file in order (last index fastest) and place each item at its
@@ -186,7 +197,8 @@ void convert_npy_data(const std::uint8_t* data, bool big_endian, const std::vect
   for (std::size_t d = 1; d < rank; ++d) stride[d] = stride[d - 1] * shape[d - 1];
   std::int64_t target = 0;
   for (Eigen::Index k = 0; k < count; ++k) {
-    values[target] = static_cast<Scalar>(load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
+    values[target] = static_cast<Scalar>(
+        load_scalar<Stored>(data + static_cast<std::size_t>(k) * sizeof(Stored), big_endian));
     for (std::size_t d = rank; d-- > 0;) {
       target += stride[d];
       if (++index[d] < shape[d]) break;
@@ -210,28 +222,32 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   constexpr std::uint8_t magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (bytes.size() < 6 || !std::equal(std::begin(magic), std::end(magic), bytes.begin())) {
     if (bytes.size() < 6 && std::equal(bytes.begin(), bytes.end(), std::begin(magic)))
-      return io_status::failure("truncated: " + std::to_string(bytes.size()) + " bytes, shorter than the .npy magic");
+      return io_status::failure("truncated: " + std::to_string(bytes.size()) +
+                                " bytes, shorter than the .npy magic");
     return io_status::failure("bad magic: not a .npy file (it must start with \\x93NUMPY)");
   }
   detail::byte_reader reader(bytes, 6);
   std::uint8_t major = 0, minor = 0;
-  if (!reader.read(major) || !reader.read(minor)) return io_status::failure("truncated: the file ends inside the version");
+  if (!reader.read(major) || !reader.read(minor))
+    return io_status::failure("truncated: the file ends inside the version");
   if (major < 1 || major > 3 || minor != 0)
-    return io_status::failure("unsupported .npy version " + std::to_string(major) + "." + std::to_string(minor) +
-                              " (supported: 1.0, 2.0, 3.0)");
+    return io_status::failure("unsupported .npy version " + std::to_string(major) + "." +
+                              std::to_string(minor) + " (supported: 1.0, 2.0, 3.0)");
   std::uint32_t header_length = 0;
   if (major == 1) {
     std::uint16_t short_length = 0;
-    if (!reader.read(short_length)) return io_status::failure("truncated: the file ends inside the header length");
+    if (!reader.read(short_length))
+      return io_status::failure("truncated: the file ends inside the header length");
     header_length = short_length;
   } else if (!reader.read(header_length)) {
     return io_status::failure("truncated: the file ends inside the header length");
   }
   std::span<const std::uint8_t> header_bytes;
   if (!reader.read_bytes(header_length, header_bytes))
-    return io_status::failure("truncated: the header needs " + std::to_string(header_length) + " bytes, only " +
-                              std::to_string(reader.remaining()) + " remain");
-  const std::string_view header_text(reinterpret_cast<const char*>(header_bytes.data()), header_bytes.size());
+    return io_status::failure("truncated: the header needs " + std::to_string(header_length) +
+                              " bytes, only " + std::to_string(reader.remaining()) + " remain");
+  const std::string_view header_text(reinterpret_cast<const char*>(header_bytes.data()),
+                                     header_bytes.size());
   detail::npy_header header;
   if (auto parsed = detail::npy_header_parser(header_text).parse(header); !parsed) return parsed;
 
@@ -239,8 +255,9 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   const bool known = descr.size() == 3 && (descr[0] == '<' || descr[0] == '>') && descr[1] == 'f' &&
                      (descr[2] == '4' || descr[2] == '8');
   if (!known)
-    return io_status::failure("unsupported dtype '" + descr.substr(0, 32) +
-                              "': only float32 ('<f4') and float64 ('<f8'), little- or big-endian, can be loaded");
+    return io_status::failure(
+        "unsupported dtype '" + descr.substr(0, 32) +
+        "': only float32 ('<f4') and float64 ('<f8'), little- or big-endian, can be loaded");
   const bool big_endian = descr[0] == '>';
   const std::size_t item = descr[2] == '4' ? 4 : 8;
   // Overflow-checked element count, capped by what the data could possibly hold.
@@ -249,17 +266,20 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   std::uint64_t count = empty ? 0 : 1;
   bool too_big = false;
   for (const auto dimension : header.shape)
-    if (!empty && !detail::checked_multiply(count, static_cast<std::uint64_t>(dimension), data_bytes / item, count)) {
+    if (!empty && !detail::checked_multiply(count, static_cast<std::uint64_t>(dimension),
+                                            data_bytes / item, count)) {
       too_big = true;
       break;
     }
   if (too_big || count * item > data_bytes)
-    return io_status::failure("truncated: shape " + detail::shape_string(header.shape) + " of " + descr +
-                              " needs more than the " + std::to_string(data_bytes) + " data bytes present");
+    return io_status::failure("truncated: shape " + detail::shape_string(header.shape) + " of " +
+                              descr + " needs more than the " + std::to_string(data_bytes) +
+                              " data bytes present");
   if (count * item != data_bytes)
-    return io_status::failure("data length mismatch: shape " + detail::shape_string(header.shape) + " of " + descr +
-                              " needs " + std::to_string(count * item) + " bytes, the file has " +
-                              std::to_string(data_bytes) + " (trailing bytes)");
+    return io_status::failure("data length mismatch: shape " + detail::shape_string(header.shape) +
+                              " of " + descr + " needs " + std::to_string(count * item) +
+                              " bytes, the file has " + std::to_string(data_bytes) +
+                              " (trailing bytes)");
   npy_array<Scalar> result;
   result.shape = header.shape;
   result.fortran_order = header.fortran_order;
@@ -267,9 +287,11 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   result.values.resize(static_cast<Eigen::Index>(count));
   const std::uint8_t* data = bytes.data() + reader.position();
   if (item == 4)
-    detail::convert_npy_data<Scalar, float>(data, big_endian, header.shape, header.fortran_order, result.values);
+    detail::convert_npy_data<Scalar, float>(data, big_endian, header.shape, header.fortran_order,
+                                            result.values);
   else
-    detail::convert_npy_data<Scalar, double>(data, big_endian, header.shape, header.fortran_order, result.values);
+    detail::convert_npy_data<Scalar, double>(data, big_endian, header.shape, header.fortran_order,
+                                             result.values);
   out = std::move(result);
   return {};
 }

@@ -45,7 +45,8 @@
 
 namespace nde::io {
 
-/// \brief The arrays of an `.npz`, keyed by member name without the `.npy` suffix (as `np.load` does).
+/// \brief The arrays of an `.npz`, keyed by member name without the `.npy` suffix (as `np.load`
+/// does).
 template <class Scalar>
 using npz_arrays = std::map<std::string, npy_array<Scalar>, std::less<>>;
 
@@ -74,7 +75,8 @@ inline constexpr std::uint32_t zip_central_signature = 0x02014b50;
 inline constexpr std::uint32_t zip_local_signature = 0x04034b50;
 
 /// Lists the STORED members of a ZIP archive, checking every structure and CRC.
-inline io_status read_stored_zip(std::span<const std::uint8_t> bytes, std::vector<zip_member>& members) {
+inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
+                                 std::vector<zip_member>& members) {
   const auto fail = [](const std::string& what) { return io_status::failure(what); };
   const std::size_t size = bytes.size();
   if (size < 22) return fail("not a zip archive: " + std::to_string(size) + " bytes, too short");
@@ -89,31 +91,39 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes, std::vecto
       break;
     }
   }
-  if (end == size) return fail("not a zip archive: no end-of-central-directory record (truncated or not a .npz)");
+  if (end == size)
+    return fail("not a zip archive: no end-of-central-directory record (truncated or not a .npz)");
   byte_reader record(bytes, end + 4);
   std::uint16_t disk = 0, directory_disk = 0, disk_entries = 0, entries16 = 0;
   std::uint32_t directory_size32 = 0, directory_offset32 = 0;
-  (void)(record.read(disk) && record.read(directory_disk) && record.read(disk_entries) && record.read(entries16) &&
-         record.read(directory_size32) && record.read(directory_offset32));
-  std::uint64_t entries = entries16, directory_size = directory_size32, directory_offset = directory_offset32;
+  (void)(record.read(disk) && record.read(directory_disk) && record.read(disk_entries) &&
+         record.read(entries16) && record.read(directory_size32) &&
+         record.read(directory_offset32));
+  std::uint64_t entries = entries16, directory_size = directory_size32,
+                directory_offset = directory_offset32;
   std::uint64_t directory_limit = end;  // the central directory must end before this
-  const bool needs_zip64 = entries16 == 0xFFFF || directory_size32 == 0xFFFFFFFF || directory_offset32 == 0xFFFFFFFF;
-  if (end >= 20 && byte_reader::load<std::uint32_t>(bytes.data() + end - 20) == zip64_locator_signature) {
+  const bool needs_zip64 =
+      entries16 == 0xFFFF || directory_size32 == 0xFFFFFFFF || directory_offset32 == 0xFFFFFFFF;
+  if (end >= 20 &&
+      byte_reader::load<std::uint32_t>(bytes.data() + end - 20) == zip64_locator_signature) {
     byte_reader locator(bytes, end - 20 + 4);
     std::uint32_t zip64_disk = 0, disks = 0;
     std::uint64_t zip64_offset = 0;
     (void)(locator.read(zip64_disk) && locator.read(zip64_offset) && locator.read(disks));
     if (zip64_disk != 0 || disks > 1) return fail("multi-disk zip archives are not supported");
     if (zip64_offset > end - 20 || end - 20 - zip64_offset < 56)
-      return fail("corrupted zip: the ZIP64 end record offset " + std::to_string(zip64_offset) + " is out of range");
+      return fail("corrupted zip: the ZIP64 end record offset " + std::to_string(zip64_offset) +
+                  " is out of range");
     byte_reader zip64(bytes, static_cast<std::size_t>(zip64_offset));
     std::uint32_t signature = 0, disk32 = 0, directory_disk32 = 0;
     std::uint64_t record_size = 0, disk_entries64 = 0;
     std::uint16_t made_by = 0, needed = 0;
-    (void)(zip64.read(signature) && zip64.read(record_size) && zip64.read(made_by) && zip64.read(needed) &&
-           zip64.read(disk32) && zip64.read(directory_disk32) && zip64.read(disk_entries64) && zip64.read(entries) &&
-           zip64.read(directory_size) && zip64.read(directory_offset));
-    if (signature != zip64_end_signature) return fail("corrupted zip: bad ZIP64 end-of-central-directory signature");
+    (void)(zip64.read(signature) && zip64.read(record_size) && zip64.read(made_by) &&
+           zip64.read(needed) && zip64.read(disk32) && zip64.read(directory_disk32) &&
+           zip64.read(disk_entries64) && zip64.read(entries) && zip64.read(directory_size) &&
+           zip64.read(directory_offset));
+    if (signature != zip64_end_signature)
+      return fail("corrupted zip: bad ZIP64 end-of-central-directory signature");
     if (disk32 != 0 || directory_disk32 != 0 || disk_entries64 != entries)
       return fail("multi-disk zip archives are not supported");
     directory_limit = zip64_offset;
@@ -123,31 +133,38 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes, std::vecto
     return fail("multi-disk zip archives are not supported");
   }
   if (directory_offset > directory_limit || directory_size > directory_limit - directory_offset)
-    return fail("corrupted zip: the central directory (offset " + std::to_string(directory_offset) + ", " +
-                std::to_string(directory_size) + " bytes) lies outside the archive");
+    return fail("corrupted zip: the central directory (offset " + std::to_string(directory_offset) +
+                ", " + std::to_string(directory_size) + " bytes) lies outside the archive");
   if (entries > directory_size / 46)
-    return fail("corrupted zip: " + std::to_string(entries) + " entries cannot fit in a central directory of " +
-                std::to_string(directory_size) + " bytes");
+    return fail("corrupted zip: " + std::to_string(entries) +
+                " entries cannot fit in a central directory of " + std::to_string(directory_size) +
+                " bytes");
 
   std::vector<zip_member> found;
-  const auto directory = bytes.subspan(0, static_cast<std::size_t>(directory_offset + directory_size));
+  const auto directory =
+      bytes.subspan(0, static_cast<std::size_t>(directory_offset + directory_size));
   byte_reader central(directory, static_cast<std::size_t>(directory_offset));
   for (std::uint64_t e = 0; e < entries; ++e) {
     const std::string which = "zip entry " + std::to_string(e);
-    std::uint32_t signature = 0, crc = 0, compressed32 = 0, uncompressed32 = 0, external = 0, local32 = 0;
-    std::uint16_t made_by = 0, needed = 0, flags = 0, method = 0, time = 0, date = 0, name_length = 0,
-                  extra_length = 0, comment_length = 0, start_disk = 0, internal = 0;
-    if (!(central.read(signature) && central.read(made_by) && central.read(needed) && central.read(flags) &&
-          central.read(method) && central.read(time) && central.read(date) && central.read(crc) &&
-          central.read(compressed32) && central.read(uncompressed32) && central.read(name_length) &&
-          central.read(extra_length) && central.read(comment_length) && central.read(start_disk) &&
-          central.read(internal) && central.read(external) && central.read(local32)))
+    std::uint32_t signature = 0, crc = 0, compressed32 = 0, uncompressed32 = 0, external = 0,
+                  local32 = 0;
+    std::uint16_t made_by = 0, needed = 0, flags = 0, method = 0, time = 0, date = 0,
+                  name_length = 0, extra_length = 0, comment_length = 0, start_disk = 0,
+                  internal = 0;
+    if (!(central.read(signature) && central.read(made_by) && central.read(needed) &&
+          central.read(flags) && central.read(method) && central.read(time) && central.read(date) &&
+          central.read(crc) && central.read(compressed32) && central.read(uncompressed32) &&
+          central.read(name_length) && central.read(extra_length) && central.read(comment_length) &&
+          central.read(start_disk) && central.read(internal) && central.read(external) &&
+          central.read(local32)))
       return fail("corrupted zip: the central directory ends inside " + which);
-    if (signature != zip_central_signature) return fail("corrupted zip: bad central directory signature at " + which);
+    if (signature != zip_central_signature)
+      return fail("corrupted zip: bad central directory signature at " + which);
     std::span<const std::uint8_t> name_bytes, extra;
     if (!central.read_bytes(name_length, name_bytes) || !central.read_bytes(extra_length, extra) ||
         !central.skip(comment_length))
-      return fail("corrupted zip: the central directory ends inside " + which + "'s name, extra field or comment");
+      return fail("corrupted zip: the central directory ends inside " + which +
+                  "'s name, extra field or comment");
     zip_member member;
     member.name.assign(name_bytes.begin(), name_bytes.end());
     const std::string label = "zip entry '" + member.name.substr(0, 128) + "'";
@@ -158,30 +175,37 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes, std::vecto
       std::uint16_t id = 0, length = 0;
       (void)(extras.read(id) && extras.read(length));
       std::span<const std::uint8_t> body;
-      if (!extras.read_bytes(length, body)) return fail("corrupted zip: " + label + " has a truncated extra field");
+      if (!extras.read_bytes(length, body))
+        return fail("corrupted zip: " + label + " has a truncated extra field");
       if (id != 0x0001) continue;
       byte_reader zip64(body);
       if ((uncompressed32 == 0xFFFFFFFF && !zip64.read(uncompressed)) ||
-          (compressed32 == 0xFFFFFFFF && !zip64.read(compressed)) || (local32 == 0xFFFFFFFF && !zip64.read(local)))
+          (compressed32 == 0xFFFFFFFF && !zip64.read(compressed)) ||
+          (local32 == 0xFFFFFFFF && !zip64.read(local)))
         return fail("corrupted zip: " + label + " has a short ZIP64 extra field");
     }
     if (flags & 0x1) return fail(label + " is encrypted; encrypted archives are not supported");
     if (method != 0)
-      return fail(label + " is compressed (method " + std::to_string(method) + (method == 8 ? ", deflate" : "") +
+      return fail(label + " is compressed (method " + std::to_string(method) +
+                  (method == 8 ? ", deflate" : "") +
                   "); only uncompressed (STORED) .npz files are supported: save with np.savez, not "
                   "np.savez_compressed");
     if (compressed != uncompressed)
-      return fail("corrupted zip: " + label + " is STORED but its compressed and uncompressed sizes differ");
+      return fail("corrupted zip: " + label +
+                  " is STORED but its compressed and uncompressed sizes differ");
     // Local header: 30 fixed bytes, then its own name and extra field, then the data.
     if (local > directory_offset || directory_offset - local < 30)
-      return fail("corrupted zip: " + label + "'s local header offset " + std::to_string(local) + " is out of range");
+      return fail("corrupted zip: " + label + "'s local header offset " + std::to_string(local) +
+                  " is out of range");
     byte_reader header(bytes, static_cast<std::size_t>(local));
     std::uint32_t local_signature = 0, local_crc = 0, local_compressed = 0, local_uncompressed = 0;
     std::uint16_t local_flags = 0, local_name_length = 0, local_extra_length = 0, local_method = 0;
-    (void)(header.read(local_signature) && header.skip(2) && header.read(local_flags) && header.read(local_method) &&
-           header.skip(4) && header.read(local_crc) && header.read(local_compressed) &&
-           header.read(local_uncompressed) && header.read(local_name_length) && header.read(local_extra_length));
-    if (local_signature != zip_local_signature) return fail("corrupted zip: bad local header signature for " + label);
+    (void)(header.read(local_signature) && header.skip(2) && header.read(local_flags) &&
+           header.read(local_method) && header.skip(4) && header.read(local_crc) &&
+           header.read(local_compressed) && header.read(local_uncompressed) &&
+           header.read(local_name_length) && header.read(local_extra_length));
+    if (local_signature != zip_local_signature)
+      return fail("corrupted zip: bad local header signature for " + label);
     std::span<const std::uint8_t> local_name;
     if (!header.read_bytes(local_name_length, local_name) ||
         !std::equal(local_name.begin(), local_name.end(), name_bytes.begin(), name_bytes.end()))
@@ -195,13 +219,16 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes, std::vecto
       return fail("corrupted zip: " + label + "'s local and central headers disagree");
     const std::uint64_t data = local + 30 + local_name_length + local_extra_length;
     if (data > directory_offset || uncompressed > directory_offset - data)
-      return fail("corrupted zip: " + label + "'s data (" + std::to_string(uncompressed) + " bytes at offset " +
-                  std::to_string(data) + ") runs past the end of the archive data");
+      return fail("corrupted zip: " + label + "'s data (" + std::to_string(uncompressed) +
+                  " bytes at offset " + std::to_string(data) +
+                  ") runs past the end of the archive data");
     member.data_offset = data;
     member.size = uncompressed;
-    const auto actual = crc32(bytes.subspan(static_cast<std::size_t>(data), static_cast<std::size_t>(uncompressed)));
+    const auto actual = crc32(
+        bytes.subspan(static_cast<std::size_t>(data), static_cast<std::size_t>(uncompressed)));
     if (actual != crc)
-      return fail("checksum mismatch: " + label + " has CRC-32 " + hex32(actual) + ", the directory says " + hex32(crc));
+      return fail("checksum mismatch: " + label + " has CRC-32 " + hex32(actual) +
+                  ", the directory says " + hex32(crc));
     found.push_back(std::move(member));
   }
   members = std::move(found);
@@ -223,7 +250,8 @@ io_status decode_npz(std::span<const std::uint8_t> bytes, npz_arrays<Scalar>& ou
     std::string key = member.name;
     if (key.size() >= 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
     npy_array<Scalar> array;
-    const auto data = bytes.subspan(static_cast<std::size_t>(member.data_offset), static_cast<std::size_t>(member.size));
+    const auto data = bytes.subspan(static_cast<std::size_t>(member.data_offset),
+                                    static_cast<std::size_t>(member.size));
     if (auto decoded = decode_npy(data, array); !decoded)
       return io_status::failure("member '" + member.name.substr(0, 128) + "': " + decoded.message);
     if (!arrays.emplace(std::move(key), std::move(array)).second)
@@ -268,11 +296,13 @@ npz_arrays<Scalar> load_npz(const std::filesystem::path& path) {
 /// rounded when `Derived::Scalar` is `float`.
 template <class Derived>
 io_status decode_npz_into(std::span<const std::uint8_t> bytes, const parameter_layout& layout,
-                          Eigen::MatrixBase<Derived>& values, const npz_import_options& options = {}) {
+                          Eigen::MatrixBase<Derived>& values,
+                          const npz_import_options& options = {}) {
   using Scalar = typename Derived::Scalar;
   for (const auto& block : layout) {
     if (block.offset < 0 || block.size() < 0 || block.offset + block.size() > values.size())
-      return io_status::failure("layout block '" + block.name + "' does not fit in the parameter vector of size " +
+      return io_status::failure("layout block '" + block.name +
+                                "' does not fit in the parameter vector of size " +
                                 std::to_string(values.size()));
   }
   npz_arrays<Scalar> arrays;
@@ -285,12 +315,12 @@ io_status decode_npz_into(std::span<const std::uint8_t> bytes, const parameter_l
     const std::string& member = renamed == options.names.end() ? block.name : renamed->second;
     const auto found = arrays.find(member);
     if (found == arrays.end())
-      return io_status::failure("missing array: block '" + block.name + "' needs member '" + member +
-                                ".npy', which the archive does not have");
+      return io_status::failure("missing array: block '" + block.name + "' needs member '" +
+                                member + ".npy', which the archive does not have");
     if (found->second.shape != block.shape)
       return io_status::failure("shape mismatch: member '" + member + ".npy' has shape " +
-                                detail::shape_string(found->second.shape) + ", block '" + block.name + "' expects " +
-                                detail::shape_string(block.shape));
+                                detail::shape_string(found->second.shape) + ", block '" +
+                                block.name + "' expects " + detail::shape_string(block.shape));
     used[found->first] = true;
     plan.emplace_back(&block, &found->second);
   }
@@ -310,18 +340,21 @@ io_status decode_npz_into(std::span<const std::uint8_t> bytes, const parameter_l
 /// \brief Reads a `.npz` file into `values` (non-throwing form of \ref load_npz_into).
 template <class Derived>
 io_status read_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
-                        Eigen::MatrixBase<Derived>& values, const npz_import_options& options = {}) {
+                        Eigen::MatrixBase<Derived>& values,
+                        const npz_import_options& options = {}) {
   std::vector<std::uint8_t> bytes;
   if (auto read = detail::read_file(path, bytes); !read) return read;
   return decode_npz_into(bytes, layout, values, options);
 }
 
 /// \brief Loads a `.npz` file into `values` laid out as `layout` (see \ref decode_npz_into).
-/// \throws nde::error (`invalid_input`) naming the file and the problem; `values` is then untouched.
+/// \throws nde::error (`invalid_input`) naming the file and the problem; `values` is then
+/// untouched.
 template <class Derived>
 void load_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
                    Eigen::MatrixBase<Derived>& values, const npz_import_options& options = {}) {
-  read_npz_into(path, layout, values, options).throw_if_error("cannot load '" + path.string() + "'");
+  read_npz_into(path, layout, values, options)
+      .throw_if_error("cannot load '" + path.string() + "'");
 }
 
 /// \brief Overload for temporaries such as `theta.segment(a, n)` or an `Eigen::Map`.

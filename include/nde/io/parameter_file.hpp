@@ -6,15 +6,17 @@
 ///
 /// | offset | bytes  | field |
 /// |-------:|-------:|-------|
-/// | 0      | 8      | magic `89 4E 44 45 50 0D 0A 1A` (`\x89` `NDEP` CR LF ^Z, the PNG trick: a high-bit byte catches 7-bit transfers, CR LF catches newline conversion) |
-/// | 8      | 2      | format version, `01 00` |
-/// | 10     | 1      | scalar type: `1` = IEEE-754 binary32 (`float`), `2` = binary64 (`double`) |
-/// | 11     | 1      | reserved, `0` |
-/// | 12     | 4      | block count B (at most 65536) |
-/// | 16     | 8      | scalar count N, the sum of all block sizes (at most 2^40) |
-/// | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions |
-/// | P      | N·s    | payload: the blocks in record order, each block's entries in column-major order (first index fastest; a weight `{out, in}` is stored exactly as Eigen stores it), each scalar as its s = 4 or 8 IEEE bytes, little-endian |
-/// | P+N·s  | 4      | CRC-32 (ISO-HDLC, as zlib/PNG/ZIP) of every preceding byte |
+/// | 0      | 8      | magic `89 4E 44 45 50 0D 0A 1A` (`\x89` `NDEP` CR LF ^Z, the PNG trick: a
+/// high-bit byte catches 7-bit transfers, CR LF catches newline conversion) | | 8      | 2      |
+/// format version, `01 00` | | 10     | 1      | scalar type: `1` = IEEE-754 binary32 (`float`),
+/// `2` = binary64 (`double`) | | 11     | 1      | reserved, `0` | | 12     | 4      | block count
+/// B (at most 65536) | | 16     | 8      | scalar count N, the sum of all block sizes (at most
+/// 2^40) | | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of
+/// name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions | | P      | N·s    | payload:
+/// the blocks in record order, each block's entries in column-major order (first index fastest; a
+/// weight `{out, in}` is stored exactly as Eigen stores it), each scalar as its s = 4 or 8 IEEE
+/// bytes, little-endian | | P+N·s  | 4      | CRC-32 (ISO-HDLC, as zlib/PNG/ZIP) of every preceding
+/// byte |
 ///
 /// The file size is therefore exactly P + N·s + 4. Blocks carry no offsets: a loaded
 /// layout is contiguous in record order. NaN payloads, signed zeros, denormals and
@@ -61,14 +63,16 @@
 namespace nde::io {
 
 /// \brief The 8 magic bytes that open every parameter file.
-inline constexpr std::array<std::uint8_t, 8> parameter_file_magic = {0x89, 'N', 'D', 'E', 'P', 0x0D, 0x0A, 0x1A};
+inline constexpr std::array<std::uint8_t, 8> parameter_file_magic = {0x89, 'N',  'D',  'E',
+                                                                     'P',  0x0D, 0x0A, 0x1A};
 /// \brief The format version this code writes and reads.
 inline constexpr std::uint16_t parameter_file_version = 1;
 /// \brief Limits a reader enforces (and a writer refuses to exceed).
 inline constexpr std::uint32_t parameter_file_max_blocks = 1U << 16;
 inline constexpr std::size_t parameter_file_max_name_length = 1024;  ///< Bytes per block name.
 inline constexpr std::size_t parameter_file_max_rank = 8;            ///< Dimensions per block.
-inline constexpr std::uint64_t parameter_file_max_scalars = std::uint64_t{1} << 40;  ///< Total scalars.
+inline constexpr std::uint64_t parameter_file_max_scalars = std::uint64_t{1}
+                                                            << 40;  ///< Total scalars.
 
 /// \brief A decoded parameter file: the layout it describes (contiguous offsets) and the values.
 template <class Scalar>
@@ -82,31 +86,39 @@ namespace detail {
 /// Checks a user-supplied layout against the writer's limits and a vector of `size` scalars.
 inline io_status check_layout(const parameter_layout& layout, Eigen::Index size) {
   if (layout.size() > parameter_file_max_blocks)
-    return io_status::failure("the layout has " + std::to_string(layout.size()) + " blocks (limit " +
-                              std::to_string(parameter_file_max_blocks) + ")");
+    return io_status::failure("the layout has " + std::to_string(layout.size()) +
+                              " blocks (limit " + std::to_string(parameter_file_max_blocks) + ")");
   std::vector<std::string_view> names;
   names.reserve(layout.size());
   for (const auto& block : layout) {
     const std::string label = "layout block '" + block.name + "'";
     if (block.name.empty()) return io_status::failure("a layout block has an empty name");
-    if (block.name.size() > parameter_file_max_name_length || block.name.find('\0') != std::string::npos)
+    if (block.name.size() > parameter_file_max_name_length ||
+        block.name.find('\0') != std::string::npos)
       return io_status::failure(label + ": name longer than 1024 bytes or containing NUL");
     if (block.shape.size() > parameter_file_max_rank)
-      return io_status::failure(label + ": rank " + std::to_string(block.shape.size()) + " exceeds 8");
+      return io_status::failure(label + ": rank " + std::to_string(block.shape.size()) +
+                                " exceeds 8");
     std::uint64_t count = 1;
     for (const auto dimension : block.shape) {
-      if (dimension < 0) return io_status::failure(label + ": negative dimension in " + shape_string(block.shape));
-      if (!checked_multiply(count, static_cast<std::uint64_t>(dimension), parameter_file_max_scalars, count))
-        return io_status::failure(label + ": shape " + shape_string(block.shape) + " is absurdly large");
+      if (dimension < 0)
+        return io_status::failure(label + ": negative dimension in " + shape_string(block.shape));
+      if (!checked_multiply(count, static_cast<std::uint64_t>(dimension),
+                            parameter_file_max_scalars, count))
+        return io_status::failure(label + ": shape " + shape_string(block.shape) +
+                                  " is absurdly large");
     }
-    if (block.offset < 0 || static_cast<std::uint64_t>(block.offset) + count > static_cast<std::uint64_t>(size))
-      return io_status::failure(label + " (offset " + std::to_string(block.offset) + ", " + std::to_string(count) +
-                                " scalars) does not fit in the parameter vector of size " + std::to_string(size));
+    if (block.offset < 0 ||
+        static_cast<std::uint64_t>(block.offset) + count > static_cast<std::uint64_t>(size))
+      return io_status::failure(
+          label + " (offset " + std::to_string(block.offset) + ", " + std::to_string(count) +
+          " scalars) does not fit in the parameter vector of size " + std::to_string(size));
     names.push_back(block.name);
   }
   std::sort(names.begin(), names.end());
   const auto duplicate = std::adjacent_find(names.begin(), names.end());
-  if (duplicate != names.end()) return io_status::failure("duplicate block name '" + std::string(*duplicate) + "'");
+  if (duplicate != names.end())
+    return io_status::failure("duplicate block name '" + std::string(*duplicate) + "'");
   return {};
 }
 
@@ -119,29 +131,32 @@ struct parameter_header {
 
 /// Parses everything before the payload. On failure `truncated` says whether the
 /// bytes simply ran out (as opposed to a field holding an impossible value).
-inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes, parameter_header& header,
-                                        bool& truncated) {
+inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes,
+                                        parameter_header& header, bool& truncated) {
   byte_reader reader(bytes, 10);
   truncated = false;
   const auto ran_out = [&](const std::string& field, std::size_t needed) {
     truncated = true;
-    return io_status::failure("the file ends at byte " + std::to_string(bytes.size()) + " inside " + field +
-                              " (needs " + std::to_string(needed) + " bytes at offset " +
+    return io_status::failure("the file ends at byte " + std::to_string(bytes.size()) + " inside " +
+                              field + " (needs " + std::to_string(needed) + " bytes at offset " +
                               std::to_string(reader.position()) + ")");
   };
   std::uint8_t type = 0, reserved = 0;
   std::uint32_t blocks = 0;
   if (!reader.read(type)) return ran_out("the scalar type", 1);
-  if (type != 1 && type != 2) return io_status::failure("unknown scalar type code " + std::to_string(type));
+  if (type != 1 && type != 2)
+    return io_status::failure("unknown scalar type code " + std::to_string(type));
   header.type = static_cast<scalar_type>(type);
   if (!reader.read(reserved)) return ran_out("the reserved byte", 1);
-  if (reserved != 0) return io_status::failure("reserved byte at offset 11 is " + std::to_string(reserved));
+  if (reserved != 0)
+    return io_status::failure("reserved byte at offset 11 is " + std::to_string(reserved));
   if (!reader.read(blocks)) return ran_out("the block count", 4);
   if (blocks > parameter_file_max_blocks)
     return io_status::failure("absurd block count " + std::to_string(blocks) + " (limit 65536)");
   if (!reader.read(header.count)) return ran_out("the scalar count", 8);
   if (header.count > parameter_file_max_scalars)
-    return io_status::failure("absurd scalar count " + std::to_string(header.count) + " (limit 2^40)");
+    return io_status::failure("absurd scalar count " + std::to_string(header.count) +
+                              " (limit 2^40)");
   std::uint64_t sum = 0;
   header.layout.clear();
   for (std::uint32_t b = 0; b < blocks; ++b) {
@@ -150,7 +165,8 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes, par
     if (!reader.read(length)) return ran_out(which + "'s name length", 2);
     if (length == 0) return io_status::failure(which + " has an empty name");
     if (length > parameter_file_max_name_length)
-      return io_status::failure(which + ": absurd name length " + std::to_string(length) + " (limit 1024)");
+      return io_status::failure(which + ": absurd name length " + std::to_string(length) +
+                                " (limit 1024)");
     std::span<const std::uint8_t> name;
     if (!reader.read_bytes(length, name)) return ran_out(which + "'s name", length);
     if (std::find(name.begin(), name.end(), std::uint8_t{0}) != name.end())
@@ -160,30 +176,33 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes, par
     std::uint8_t rank = 0;
     if (!reader.read(rank)) return ran_out("the rank of block '" + block.name + "'", 1);
     if (rank > parameter_file_max_rank)
-      return io_status::failure("block '" + block.name + "': absurd rank " + std::to_string(rank) + " (limit 8)");
+      return io_status::failure("block '" + block.name + "': absurd rank " + std::to_string(rank) +
+                                " (limit 8)");
     std::uint64_t size = 1;
     for (std::uint8_t d = 0; d < rank; ++d) {
       std::uint64_t dimension = 0;
       if (!reader.read(dimension)) return ran_out("the shape of block '" + block.name + "'", 8);
       if (!checked_multiply(size, dimension, parameter_file_max_scalars, size))
-        return io_status::failure("block '" + block.name + "': absurd dimension " + std::to_string(dimension));
+        return io_status::failure("block '" + block.name + "': absurd dimension " +
+                                  std::to_string(dimension));
       block.shape.push_back(static_cast<std::int64_t>(dimension));
     }
     block.offset = static_cast<std::int64_t>(sum);
     sum += size;  // both <= 2^40, cannot overflow
     if (sum > header.count)
-      return io_status::failure("block sizes exceed the scalar count " + std::to_string(header.count) +
-                                " at block '" + block.name + "'");
+      return io_status::failure("block sizes exceed the scalar count " +
+                                std::to_string(header.count) + " at block '" + block.name + "'");
     header.layout.push_back(std::move(block));
   }
   if (sum != header.count)
-    return io_status::failure("block sizes add up to " + std::to_string(sum) + " but the scalar count is " +
-                              std::to_string(header.count));
+    return io_status::failure("block sizes add up to " + std::to_string(sum) +
+                              " but the scalar count is " + std::to_string(header.count));
   std::vector<std::string_view> names;
   for (const auto& block : header.layout) names.push_back(block.name);
   std::sort(names.begin(), names.end());
   const auto duplicate = std::adjacent_find(names.begin(), names.end());
-  if (duplicate != names.end()) return io_status::failure("duplicate block name '" + std::string(*duplicate) + "'");
+  if (duplicate != names.end())
+    return io_status::failure("duplicate block name '" + std::string(*duplicate) + "'");
   header.payload_offset = reader.position();
   return {};
 }
@@ -196,7 +215,8 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes, par
 /// duplicate names, or does not fit in `values`.
 /// Cost: O(header + N), one allocation of the exact file size.
 template <class Derived>
-std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout, const Eigen::MatrixBase<Derived>& values) {
+std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout,
+                                            const Eigen::MatrixBase<Derived>& values) {
   using Scalar = typename Derived::Scalar;
   static_assert(Derived::IsVectorAtCompileTime || Derived::ColsAtCompileTime == Eigen::Dynamic,
                 "parameters are a vector");
@@ -219,12 +239,14 @@ std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout, cons
     detail::put_le(bytes, static_cast<std::uint16_t>(block.name.size()));
     bytes.insert(bytes.end(), block.name.begin(), block.name.end());
     bytes.push_back(static_cast<std::uint8_t>(block.shape.size()));
-    for (const auto dimension : block.shape) detail::put_le(bytes, static_cast<std::uint64_t>(dimension));
+    for (const auto dimension : block.shape)
+      detail::put_le(bytes, static_cast<std::uint64_t>(dimension));
   }
   for (const auto& block : layout) {
     const auto size = block.size();
     for (std::int64_t k = 0; k < size; ++k)
-      detail::put_le(bytes, std::bit_cast<detail::bits_of<Scalar>>(Scalar(values(block.offset + k))));
+      detail::put_le(bytes,
+                     std::bit_cast<detail::bits_of<Scalar>>(Scalar(values(block.offset + k))));
   }
   detail::put_le(bytes, detail::crc32(bytes));
   return bytes;
@@ -246,11 +268,14 @@ io_status decode_parameters(std::span<const std::uint8_t> bytes, parameter_set<S
     return io_status::failure("bad magic: not an nde parameter file");
   }
   if (!std::equal(magic.begin(), magic.end(), bytes.begin()))
-    return io_status::failure("bad magic: not an nde parameter file (the first 8 bytes are not 89 4E 44 45 50 0D 0A 1A)");
-  if (bytes.size() < 10) return io_status::failure("truncated: the file ends inside the version field");
+    return io_status::failure(
+        "bad magic: not an nde parameter file (the first 8 bytes are not 89 4E 44 45 50 0D 0A 1A)");
+  if (bytes.size() < 10)
+    return io_status::failure("truncated: the file ends inside the version field");
   const auto version = detail::byte_reader::load<std::uint16_t>(bytes.data() + 8);
   if (version != parameter_file_version)
-    return io_status::failure("unsupported version " + std::to_string(version) + " (this reader supports version 1)");
+    return io_status::failure("unsupported version " + std::to_string(version) +
+                              " (this reader supports version 1)");
 
   std::uint32_t stored_crc = 0, computed_crc = 0;
   bool crc_ok = false;
@@ -264,29 +289,35 @@ io_status decode_parameters(std::span<const std::uint8_t> bytes, parameter_set<S
   if (auto parsed = detail::parse_parameter_header(bytes, header, truncated); !parsed) {
     if (crc_ok) return io_status::failure("invalid file: " + parsed.message);
     if (truncated) return io_status::failure("truncated: " + parsed.message);
-    return io_status::failure("corrupted: " + parsed.message + " (and the checksum does not match)");
+    return io_status::failure("corrupted: " + parsed.message +
+                              " (and the checksum does not match)");
   }
   const std::size_t scalar_bytes = header.type == scalar_type::float32 ? 4 : 8;
   // count <= 2^40, so this cannot overflow a 64-bit size_t.
   const std::uint64_t expected = header.payload_offset + header.count * scalar_bytes + 4;
   if (bytes.size() < expected)
-    return io_status::failure("truncated: the header describes " + std::to_string(expected) + " bytes (" +
-                              std::to_string(header.count) + " " + std::string(to_string(header.type)) +
+    return io_status::failure("truncated: the header describes " + std::to_string(expected) +
+                              " bytes (" + std::to_string(header.count) + " " +
+                              std::string(to_string(header.type)) +
                               " scalars), the file has only " + std::to_string(bytes.size()));
   if (bytes.size() > expected)
-    return io_status::failure(std::string(crc_ok ? "invalid file" : "corrupted") + ": the file has " +
-                              std::to_string(bytes.size() - expected) + " bytes more than its header describes (" +
-                              std::to_string(expected) + ")");
+    return io_status::failure(std::string(crc_ok ? "invalid file" : "corrupted") +
+                              ": the file has " + std::to_string(bytes.size() - expected) +
+                              " bytes more than its header describes (" + std::to_string(expected) +
+                              ")");
   if (!crc_ok)
-    return io_status::failure("checksum mismatch: stored CRC-32 " + detail::hex32(stored_crc) + ", computed " +
-                              detail::hex32(computed_crc) + ": the file is corrupted");
+    return io_status::failure("checksum mismatch: stored CRC-32 " + detail::hex32(stored_crc) +
+                              ", computed " + detail::hex32(computed_crc) +
+                              ": the file is corrupted");
   if (header.type != wanted)
-    return io_status::failure("wrong scalar type: the file stores " + std::string(to_string(header.type)) +
-                              " but " + std::string(to_string(wanted)) + " was requested");
+    return io_status::failure("wrong scalar type: the file stores " +
+                              std::string(to_string(header.type)) + " but " +
+                              std::string(to_string(wanted)) + " was requested");
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> values(static_cast<Eigen::Index>(header.count));
   const std::uint8_t* payload = bytes.data() + header.payload_offset;
   for (Eigen::Index k = 0; k < values.size(); ++k)
-    values[k] = detail::load_scalar<Scalar>(payload + static_cast<std::size_t>(k) * sizeof(Scalar), false);
+    values[k] =
+        detail::load_scalar<Scalar>(payload + static_cast<std::size_t>(k) * sizeof(Scalar), false);
   out.layout = std::move(header.layout);
   out.values = std::move(values);
   return {};
@@ -316,21 +347,24 @@ io_status decode_parameters(std::span<const std::uint8_t> bytes, const parameter
     }
     if (found->second->shape != block.shape)
       return io_status::failure("shape mismatch: block '" + block.name + "' has shape " +
-                                detail::shape_string(found->second->shape) + " in the file, the layout expects " +
+                                detail::shape_string(found->second->shape) +
+                                " in the file, the layout expects " +
                                 detail::shape_string(block.shape));
     by_name.erase(found);
   }
   if (!missing.empty()) return io_status::failure("missing blocks: the file has no " + missing);
   if (!by_name.empty()) {
     std::string extra;
-    for (const auto& [name, block] : by_name) extra += (extra.empty() ? "'" : ", '") + std::string(name) + "'";
+    for (const auto& [name, block] : by_name)
+      extra += (extra.empty() ? "'" : ", '") + std::string(name) + "'";
     return io_status::failure("unexpected blocks: the layout has no " + extra);
   }
   std::map<std::string_view, const parameter_block*> source;
   for (const auto& block : file.layout) source.emplace(block.name, &block);
   for (const auto& block : expected) {
     const auto from = source.at(block.name)->offset;
-    for (std::int64_t k = 0; k < block.size(); ++k) values(block.offset + k) = file.values(from + k);
+    for (std::int64_t k = 0; k < block.size(); ++k)
+      values(block.offset + k) = file.values(from + k);
   }
   return {};
 }
@@ -367,7 +401,8 @@ io_status read_parameters(const std::filesystem::path& path, const parameter_lay
 template <class Scalar>
 parameter_set<Scalar> load_parameters(const std::filesystem::path& path) {
   parameter_set<Scalar> result;
-  read_parameters(path, result).throw_if_error("cannot load parameters from '" + path.string() + "'");
+  read_parameters(path, result)
+      .throw_if_error("cannot load parameters from '" + path.string() + "'");
   return result;
 }
 
@@ -377,7 +412,8 @@ parameter_set<Scalar> load_parameters(const std::filesystem::path& path) {
 template <class Derived>
 void load_parameters(const std::filesystem::path& path, const parameter_layout& expected,
                      Eigen::MatrixBase<Derived>& values) {
-  read_parameters(path, expected, values).throw_if_error("cannot load parameters from '" + path.string() + "'");
+  read_parameters(path, expected, values)
+      .throw_if_error("cannot load parameters from '" + path.string() + "'");
 }
 
 /// \brief Overload for temporaries such as `theta.segment(a, n)` or an `Eigen::Map`.

@@ -10,8 +10,9 @@
 /// | member | meaning |
 /// |---|---|
 /// | `Eigen::Index num_params() const` | length of θ |
-/// | `void operator()(T t, const State& y, const Params& theta, State& dydt)` | dy/dt = f(t, y; θ), written in place |
-/// | `void vjp(T t, const State& y, const Params& theta, const State& a, State& a_y, ParamsRef a_theta)` | `a_y = aᵀ ∂f/∂y` (overwritten); `a_theta += aᵀ ∂f/∂θ` (accumulated) |
+/// | `void operator()(T t, const State& y, const Params& theta, State& dydt)` | dy/dt = f(t, y; θ),
+/// written in place | | `void vjp(T t, const State& y, const Params& theta, const State& a, State&
+/// a_y, ParamsRef a_theta)` | `a_y = aᵀ ∂f/∂y` (overwritten); `a_theta += aᵀ ∂f/∂θ` (accumulated) |
 ///
 /// `Params` is `Eigen::Ref<const Eigen::VectorX<S>>`, `ParamsRef` is
 /// `Eigen::Ref<Eigen::VectorX<S>>` (S the state scalar), so a field can be handed a segment of
@@ -43,34 +44,34 @@ using params_ref = Eigen::Ref<Eigen::Matrix<S, Eigen::Dynamic, 1>>;
 
 /// \brief A vector field with parameters and a vector–Jacobian product (see the file comment).
 template <class F, class T, class State>
-concept differentiable_vector_field =
-    state<State> && requires(F& f, const F& cf, T t, const State& y, const State& a, State& out,
-                             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
-      { cf.num_params() } -> std::convertible_to<Eigen::Index>;
-      f(t, y, theta, out);
-      f.vjp(t, y, theta, a, out, a_theta);
-    };
+concept differentiable_vector_field = state<State> &&
+    requires(F& f, const F& cf, T t, const State& y, const State& a, State& out,
+             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
+  { cf.num_params() } -> std::convertible_to<Eigen::Index>;
+  f(t, y, theta, out);
+  f.vjp(t, y, theta, a, out, a_theta);
+};
 
 /// \brief Optional fast path of a differentiable field: `value_and_vjp(t, y, θ, a, dydt, a_y,
 /// a_theta)` computes f and the vjp at one point sharing their common work (a network's
 /// forward pass). The backsolve adjoint uses it when present.
 template <class F, class T, class State>
-concept value_and_vjp_field =
-    state<State> && requires(F& f, T t, const State& y, const State& a, State& out, State& out2,
-                             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
-      f.value_and_vjp(t, y, theta, a, out, out2, a_theta);
-    };
+concept value_and_vjp_field = state<State> &&
+    requires(F& f, T t, const State& y, const State& a, State& out, State& out2,
+             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
+  f.value_and_vjp(t, y, theta, a, out, out2, a_theta);
+};
 
 /// \brief Optional fast path: `evaluate_for_vjp(slot, t, y, θ, dydt)` evaluates f and keeps
 /// what its vjp needs in cache slot `slot`; `vjp_from(slot, t, y, θ, a, a_y, a_theta)` is the
 /// vjp at that same point reusing the cache. The discrete adjoint uses one slot per RK stage.
 template <class F, class T, class State>
-concept stage_cached_field =
-    state<State> && requires(F& f, std::size_t slot, T t, const State& y, const State& a, State& out,
-                             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
-      f.evaluate_for_vjp(slot, t, y, theta, out);
-      f.vjp_from(slot, t, y, theta, a, out, a_theta);
-    };
+concept stage_cached_field = state<State> &&
+    requires(F& f, std::size_t slot, T t, const State& y, const State& a, State& out,
+             params_view<scalar_of_t<State>> theta, params_ref<scalar_of_t<State>> a_theta) {
+  f.evaluate_for_vjp(slot, t, y, theta, out);
+  f.vjp_from(slot, t, y, theta, a, out, a_theta);
+};
 
 /// \brief `f(t, y; θ) = g(t, y; θ_g) + h(t, y; θ_h)` with θ = [θ_g; θ_h]: e.g. known physics
 /// plus a neural network (a universal differential equation, Rackauckas et al. 2020).
@@ -106,7 +107,8 @@ class sum_field {
            params_ref<scalar> a_theta) {
     const Eigen::Index ng = m_g.num_params();
     const Eigen::Index nh = m_h.num_params();
-    m_g.vjp(t, y, params_view<scalar>(theta.head(ng)), a, a_y, params_ref<scalar>(a_theta.head(ng)));
+    m_g.vjp(t, y, params_view<scalar>(theta.head(ng)), a, a_y,
+            params_ref<scalar>(a_theta.head(ng)));
     m_scratch.resizeLike(a_y);
     m_h.vjp(t, y, params_view<scalar>(theta.tail(nh)), a, m_scratch,
             params_ref<scalar>(a_theta.tail(nh)));
@@ -138,7 +140,8 @@ class linear_field {
   /// \brief dy/dt = A y.
   template <class T>
   void operator()(T, const State& y, params_view<scalar> theta, State& dydt) const {
-    const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(), m_n, m_n);
+    const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(),
+                                                                                    m_n, m_n);
     dydt.noalias() = A * y;
   }
 
@@ -146,7 +149,8 @@ class linear_field {
   template <class T>
   void vjp(T, const State& y, params_view<scalar> theta, const State& a, State& a_y,
            params_ref<scalar> a_theta) const {
-    const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(), m_n, m_n);
+    const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(),
+                                                                                    m_n, m_n);
     a_y.noalias() = A.transpose() * a;
     Eigen::Map<Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> dA(a_theta.data(), m_n, m_n);
     dA.noalias() += a * y.transpose();
@@ -164,12 +168,11 @@ class linear_field {
 /// `nde::dual<scalar>` — a generic lambda works:
 /// \code
 /// auto pendulum = nde::autodiff_field<Eigen::Vector2d, decltype(fn)>(fn, 1);
-/// // fn = [](auto t, const auto& y, const auto& theta, auto& dydt) { dydt << y[1], -sin(y[0]) - theta[0] * y[1]; };
-/// \endcode
-/// Cost of one vjp: (n + p) evaluations of `fn` on dual numbers (one per input direction),
-/// per batch column — fine for small known-physics models, not for wide networks.
-/// \tparam State column-vector state (or batch matrix, handled column by column).
-/// \tparam Fn the templated callable.
+/// // fn = [](auto t, const auto& y, const auto& theta, auto& dydt) { dydt << y[1], -sin(y[0]) -
+/// theta[0] * y[1]; }; \endcode Cost of one vjp: (n + p) evaluations of `fn` on dual numbers (one
+/// per input direction), per batch column — fine for small known-physics models, not for wide
+/// networks. \tparam State column-vector state (or batch matrix, handled column by column). \tparam
+/// Fn the templated callable.
 template <state State, class Fn>
 class autodiff_field {
  public:
@@ -180,7 +183,8 @@ class autodiff_field {
 
   /// \brief Wraps `fn`, which uses `num_params` parameters.
   autodiff_field(Fn fn, Eigen::Index num_params) : m_fn(std::move(fn)), m_num_params(num_params) {
-    if (num_params < 0) throw error(status::invalid_input, "autodiff_field: negative parameter count");
+    if (num_params < 0)
+      throw error(status::invalid_input, "autodiff_field: negative parameter count");
   }
   /// \brief p.
   [[nodiscard]] Eigen::Index num_params() const { return m_num_params; }
@@ -192,8 +196,8 @@ class autodiff_field {
     for (Eigen::Index c = 0; c < y.cols(); ++c) {
       m_y = y.col(c);
       m_dy.resizeLike(m_y);
-      m_fn(t, static_cast<const column&>(m_y), static_cast<const Eigen::Matrix<scalar, Eigen::Dynamic, 1>&>(m_theta),
-           m_dy);
+      m_fn(t, static_cast<const column&>(m_y),
+           static_cast<const Eigen::Matrix<scalar, Eigen::Dynamic, 1>&>(m_theta), m_dy);
       dydt.col(c) = m_dy;
     }
   }
@@ -210,8 +214,8 @@ class autodiff_field {
       for (Eigen::Index k = 0; k < n + m_num_params; ++k) {
         auto& seed = k < n ? m_dual_y[k].tangent : m_dual_theta[k - n].tangent;
         seed = 1;
-        m_fn(t, static_cast<const dual_column&>(m_dual_y), static_cast<const dual_params&>(m_dual_theta),
-             m_dual_dy);
+        m_fn(t, static_cast<const dual_column&>(m_dual_y),
+             static_cast<const dual_params&>(m_dual_theta), m_dual_dy);
         seed = 0;
         scalar directional = 0;
         for (Eigen::Index i = 0; i < n; ++i) directional += a(i, c) * m_dual_dy[i].tangent;

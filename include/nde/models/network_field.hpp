@@ -28,12 +28,13 @@ class network_field {
  public:
   using scalar = scalar_of_t<State>;  ///< Scalar of states and parameters.
   static constexpr int columns = State::ColsAtCompileTime == 1 ? 1 : Eigen::Dynamic;
-  using workspace_type =
-      std::conditional_t<columns == 1, decltype(std::declval<const Net&>().template make_workspace<scalar>()),
-                         decltype(std::declval<const Net&>().template make_workspace<scalar>(Eigen::Index{1}))>;
+  using workspace_type = std::conditional_t<
+      columns == 1, decltype(std::declval<const Net&>().template make_workspace<scalar>()),
+      decltype(std::declval<const Net&>().template make_workspace<scalar>(Eigen::Index{1}))>;
 
   /// \brief Wraps `net`; `batch` is the initial workspace width for batch states.
-  explicit network_field(Net net, Eigen::Index batch = 1) : m_net(std::move(net)), m_ws(make(batch)) {}
+  explicit network_field(Net net, Eigen::Index batch = 1)
+      : m_net(std::move(net)), m_ws(make(batch)) {}
 
   /// \brief The network.
   [[nodiscard]] const Net& network() const noexcept { return m_net; }
@@ -49,7 +50,8 @@ class network_field {
 
   /// \brief a_y = aᵀ ∂net/∂y; a_theta += aᵀ ∂net/∂θ.
   template <class T>
-  void vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& a_y, params_ref<scalar> a_theta) {
+  void vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& a_y,
+           params_ref<scalar> a_theta) {
     reserve(y.cols());
     m_net.vjp(theta, static_cast<scalar>(t), y, a, a_y, a_theta, m_ws);
   }
@@ -57,8 +59,8 @@ class network_field {
   /// \brief dy/dt and the vjp at the same point with one forward pass (the backsolve adjoint
   /// needs both): about 3 forward costs instead of 4.
   template <class T>
-  void value_and_vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& dydt, State& a_y,
-                     params_ref<scalar> a_theta) {
+  void value_and_vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& dydt,
+                     State& a_y, params_ref<scalar> a_theta) {
     reserve(y.cols());
     m_net.forward(theta, static_cast<scalar>(t), y, dydt, m_ws);
     m_net.backward(theta, static_cast<scalar>(t), y, a, a_y, a_theta, m_ws);
@@ -69,16 +71,18 @@ class network_field {
   /// a step, then pulls cotangents back through each without recomputing its forward pass).
   /// Slots are allocated on first use and reused afterwards.
   template <class T>
-  void evaluate_for_vjp(std::size_t slot, T t, const State& y, params_view<scalar> theta, State& dydt) {
+  void evaluate_for_vjp(std::size_t slot, T t, const State& y, params_view<scalar> theta,
+                        State& dydt) {
     m_net.forward(theta, static_cast<scalar>(t), y, dydt, slot_workspace(slot, y.cols()));
   }
 
   /// \brief The vjp at the point of the last `evaluate_for_vjp(slot, ...)` (same t, y, θ):
   /// only the reverse pass (about 2 forward costs instead of 3).
   template <class T>
-  void vjp_from(std::size_t slot, T t, const State& y, params_view<scalar> theta, const State& a, State& a_y,
-                params_ref<scalar> a_theta) {
-    m_net.backward(theta, static_cast<scalar>(t), y, a, a_y, a_theta, slot_workspace(slot, y.cols()));
+  void vjp_from(std::size_t slot, T t, const State& y, params_view<scalar> theta, const State& a,
+                State& a_y, params_ref<scalar> a_theta) {
+    m_net.backward(theta, static_cast<scalar>(t), y, a, a_y, a_theta,
+                   slot_workspace(slot, y.cols()));
   }
 
  private:

@@ -47,11 +47,11 @@ struct neural_ode_options {
 /// \brief Outputs of `neural_ode::forward`.
 template <time_scalar T, state State>
 struct forward_result {
-  std::vector<T> ts;       ///< The output times asked for.
-  std::vector<State> ys;   ///< y(ts[i]); on failure, the outputs reached so far.
-  solve_stats stats;       ///< Forward work.
+  std::vector<T> ts;      ///< The output times asked for.
+  std::vector<State> ys;  ///< y(ts[i]); on failure, the outputs reached so far.
+  solve_stats stats;      ///< Forward work.
   nde::status status = nde::status::success;
-  std::string message;     ///< Empty on success.
+  std::string message;  ///< Empty on success.
 };
 
 /// \brief Result of `neural_ode::backward`.
@@ -83,19 +83,19 @@ inline constexpr bool is_gradient_method =
 /// The model owns θ (`params()`); the field only reads it. Not thread-safe: use one model per
 /// thread, or `per_sample_gradients`, which copies the model for each thread.
 template <class Field, class Method, class Gradient, state State, time_scalar T = double>
-  requires detail::is_gradient_method<Gradient> && differentiable_vector_field<Field, T, State>
+requires detail::is_gradient_method<Gradient> && differentiable_vector_field<Field, T, State>
 class neural_ode {
  public:
-  using scalar = scalar_of_t<State>;                         ///< Scalar of states and θ.
+  using scalar = scalar_of_t<State>;                             ///< Scalar of states and θ.
   using params_type = Eigen::Matrix<scalar, Eigen::Dynamic, 1>;  ///< Flat parameter vector.
-  using flat_type = params_type;                             ///< Augmented adjoint states.
+  using flat_type = params_type;                                 ///< Augmented adjoint states.
   using forward_type = forward_result<T, State>;
   using gradient_type = gradient_result<State>;
 
   /// \brief A model with field `field` and parameters `theta` (length `field.num_params()`).
   /// \throws nde::error (invalid_input) if the lengths disagree.
-  neural_ode(Field field, params_type theta, Gradient gradient = {}, neural_ode_options options = {},
-             Method method = {})
+  neural_ode(Field field, params_type theta, Gradient gradient = {},
+             neural_ode_options options = {}, Method method = {})
       : m_field(std::move(field)),
         m_params(std::move(theta)),
         m_gradient(std::move(gradient)),
@@ -103,7 +103,8 @@ class neural_ode {
         m_method(std::move(method)) {
     check_params();
     if (std::holds_alternative<fixed_times>(m_options.controller))
-      throw error(status::invalid_input, "neural_ode: use pi_controller or constant_step for the forward pass");
+      throw error(status::invalid_input,
+                  "neural_ode: use pi_controller or constant_step for the forward pass");
   }
 
   /// \brief θ (writable: optimisers update it in place).
@@ -131,23 +132,30 @@ class neural_ode {
     m_steps.clear();
     m_step_states.clear();
     m_interval_dt0.clear();
-    if (ts.empty()) return fail_forward(status::invalid_input, "forward: ts is empty (ts[0] is the initial time)");
+    if (ts.empty())
+      return fail_forward(status::invalid_input,
+                          "forward: ts is empty (ts[0] is the initial time)");
     for (std::size_t i = 0; i < ts.size(); ++i)
       if (!std::isfinite(static_cast<double>(ts[i])))
-        return fail_forward(status::invalid_input, "forward: ts[" + std::to_string(i) + "] is not finite");
+        return fail_forward(status::invalid_input,
+                            "forward: ts[" + std::to_string(i) + "] is not finite");
     const T direction = ts.size() > 1 && ts[1] < ts[0] ? T(-1) : T(1);
     for (std::size_t i = 1; i < ts.size(); ++i)
       if (!(direction * (ts[i] - ts[i - 1]) > 0))
         return fail_forward(status::invalid_input,
-                            "forward: ts must be strictly monotone; ts[" + std::to_string(i - 1) + "] = " +
-                                std::to_string(ts[i - 1]) + ", ts[" + std::to_string(i) + "] = " + std::to_string(ts[i]));
+                            "forward: ts must be strictly monotone; ts[" + std::to_string(i - 1) +
+                                "] = " + std::to_string(ts[i - 1]) + ", ts[" + std::to_string(i) +
+                                "] = " + std::to_string(ts[i]));
     if (!y0.allFinite()) return fail_forward(status::non_finite, "forward: y0 contains NaN or Inf");
     r.ys.push_back(y0);
     m_state_shape = y0;
 
     auto f = bound_field();
-    solve_options opts{.save_at = save_at::final_time(), .controller = m_options.controller,
-                       .max_steps = m_options.max_steps, .record_steps = needs_steps(), .dense = false};
+    solve_options opts{.save_at = save_at::final_time(),
+                       .controller = m_options.controller,
+                       .max_steps = m_options.max_steps,
+                       .record_steps = needs_steps(),
+                       .dense = false};
     if (store_every_step()) opts.save_at = save_at::every_step();
     double next_dt0 = 0;
     if (auto* pi = std::get_if<pi_controller>(&opts.controller)) next_dt0 = pi->dt0;
@@ -169,7 +177,8 @@ class neural_ode {
       if (store_every_step()) m_step_states.emplace_back(s.ys.begin(), s.ys.end() - 1);
       r.ys.push_back(s.ys.back());
       if (s.step_times.size() >= 2)
-        next_dt0 = std::abs(static_cast<double>(s.step_times.back() - s.step_times[s.step_times.size() - 2]));
+        next_dt0 = std::abs(
+            static_cast<double>(s.step_times.back() - s.step_times[s.step_times.size() - 2]));
     }
     m_ready = true;
     return r;
@@ -186,17 +195,20 @@ class neural_ode {
     if (!m_ready) throw error(status::invalid_input, "backward: call a successful forward() first");
     const auto& r = m_forward;
     if (output_cotangents.size() != r.ys.size())
-      throw error(status::invalid_input, "backward: got " + std::to_string(output_cotangents.size()) +
-                                             " cotangents for " + std::to_string(r.ys.size()) + " output times");
+      throw error(status::invalid_input,
+                  "backward: got " + std::to_string(output_cotangents.size()) + " cotangents for " +
+                      std::to_string(r.ys.size()) + " output times");
     for (std::size_t i = 0; i < output_cotangents.size(); ++i) {
       const State& c = output_cotangents[i];
       if (c.rows() != m_state_shape.rows() || c.cols() != m_state_shape.cols())
-        throw error(status::invalid_input, "backward: cotangent " + std::to_string(i) + " has shape " +
-                                               std::to_string(c.rows()) + "x" + std::to_string(c.cols()) +
-                                               ", the state is " + std::to_string(m_state_shape.rows()) + "x" +
+        throw error(status::invalid_input, "backward: cotangent " + std::to_string(i) +
+                                               " has shape " + std::to_string(c.rows()) + "x" +
+                                               std::to_string(c.cols()) + ", the state is " +
+                                               std::to_string(m_state_shape.rows()) + "x" +
                                                std::to_string(m_state_shape.cols()));
       if (!c.allFinite())
-        throw error(status::invalid_input, "backward: cotangent " + std::to_string(i) + " contains NaN or Inf");
+        throw error(status::invalid_input,
+                    "backward: cotangent " + std::to_string(i) + " contains NaN or Inf");
     }
     check_params();
     gradient_type g;
@@ -216,10 +228,10 @@ class neural_ode {
 
   /// \brief Result of `per_sample_gradients`.
   struct batch_result {
-    scalar loss = 0;                        ///< Sum of the per-sample losses.
-    params_type params;                     ///< Sum of the per-sample dL/dθ.
-    std::vector<State> y0;                  ///< dL/dy0 of each sample.
-    gradient_stats stats;                   ///< Summed work.
+    scalar loss = 0;                            ///< Sum of the per-sample losses.
+    params_type params;                         ///< Sum of the per-sample dL/dθ.
+    std::vector<State> y0;                      ///< dL/dy0 of each sample.
+    gradient_stats stats;                       ///< Summed work.
     nde::status status = nde::status::success;  ///< First failure in sample order, if any.
     std::string message;
   };
@@ -234,7 +246,8 @@ class neural_ode {
     const std::size_t n = y0s.size();
     std::vector<gradient_type> per(n);
     std::vector<scalar> losses(n, scalar(0));
-    threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(n, 1))));
+    threads = std::max(
+        1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(n, 1))));
     // Samples are handed out one at a time (adaptive solves differ in cost, so a fixed
     // interleaving would leave a thread idle); results still land in per[i] and are reduced in
     // sample order.
@@ -280,7 +293,8 @@ class neural_ode {
   // ---- helpers --------------------------------------------------------------------------
   void check_params() const {
     if (m_params.size() != static_cast<Eigen::Index>(m_field.num_params()))
-      throw error(status::invalid_input, "neural_ode: the field has " + std::to_string(m_field.num_params()) +
+      throw error(status::invalid_input, "neural_ode: the field has " +
+                                             std::to_string(m_field.num_params()) +
                                              " parameters but the parameter vector has " +
                                              std::to_string(m_params.size()));
   }
@@ -295,7 +309,9 @@ class neural_ode {
   }
 
   auto bound_field() {
-    return [this](T t, const State& y, State& dydt) { m_field(t, y, params_view<scalar>(m_params), dydt); };
+    return [this](T t, const State& y, State& dydt) {
+      m_field(t, y, params_view<scalar>(m_params), dydt);
+    };
   }
 
   const forward_type& fail_forward(nde::status code, std::string message) {
@@ -319,7 +335,8 @@ class neural_ode {
   // Adaptive methods solve the adjoint with the adjoint tolerances; a method without an error
   // estimate (rk4, euler, ...) takes the forward pass's constant step backward.
   template <class Continuous>
-  step_size_controller adjoint_controller(const Continuous& method, Eigen::Index leading_rows) const {
+  step_size_controller adjoint_controller(const Continuous& method,
+                                          Eigen::Index leading_rows) const {
     if constexpr (!Method::adaptive) {
       return m_options.controller;
     } else {
@@ -342,8 +359,10 @@ class neural_ode {
     const Eigen::Index m = m_state_shape.size();
     const Eigen::Index p = m_params.size();
     std::size_t vjps = 0;
-    detail::backsolve_system<Field, State> system{&m_field, params_view<scalar>(m_params), m_state_shape,
-                                                  m_state_shape, m_state_shape, m_state_shape, &vjps};
+    detail::backsolve_system<Field, State> system{&m_field,      params_view<scalar>(m_params),
+                                                  m_state_shape, m_state_shape,
+                                                  m_state_shape, m_state_shape,
+                                                  &vjps};
     flat_type z(2 * m + p);
     State a = cot.back();
     z.tail(p).setZero();
@@ -376,8 +395,11 @@ class neural_ode {
     const Eigen::Index p = m_params.size();
     std::size_t vjps = 0;
     solution<T, State> dense_solve;
-    detail::interpolating_system<Field, State, T> system{&m_field, params_view<scalar>(m_params), nullptr,
-                                                         m_state_shape, m_state_shape, m_state_shape, &vjps};
+    detail::interpolating_system<Field, State, T> system{
+        &m_field,      params_view<scalar>(m_params),
+        nullptr,       m_state_shape,
+        m_state_shape, m_state_shape,
+        &vjps};
     flat_type z(m + p);
     State a = cot.back();
     z.tail(p).setZero();
@@ -387,17 +409,22 @@ class neural_ode {
     integrator<Method, flat_type, T> solver(m_method, z);
     auto f = bound_field();
     for (std::size_t i = r.ys.size() - 1; i > 0; --i) {
-      solve_options replay{.save_at = save_at::final_time(), .controller = m_options.controller,
-                           .max_steps = m_options.max_steps, .record_steps = false, .dense = true};
-      if (auto* pi = std::get_if<pi_controller>(&replay.controller)) pi->dt0 = m_interval_dt0[i - 1];
+      solve_options replay{.save_at = save_at::final_time(),
+                           .controller = m_options.controller,
+                           .max_steps = m_options.max_steps,
+                           .record_steps = false,
+                           .dense = true};
+      if (auto* pi = std::get_if<pi_controller>(&replay.controller))
+        pi->dt0 = m_interval_dt0[i - 1];
       m_forward_integrator.solve(f, r.ts[i - 1], r.ts[i], r.ys[i - 1], replay, dense_solve);
       g.stats.backward_rhs_evals += dense_solve.stats.rhs_evals;
       g.stats.recomputed_steps += dense_solve.stats.accepted_steps;
-      g.stats.peak_stored_states =
-          std::max(g.stats.peak_stored_states, dense_solve.dense.segments() * (Method::dense_degree + 1));
+      g.stats.peak_stored_states = std::max(
+          g.stats.peak_stored_states, dense_solve.dense.segments() * (Method::dense_degree + 1));
       if (!dense_solve.success()) {
         g.status = dense_solve.status;
-        g.message = "backward: re-solving interval " + std::to_string(i - 1) + ": " + dense_solve.message;
+        g.message =
+            "backward: re-solving interval " + std::to_string(i - 1) + ": " + dense_solve.message;
         break;
       }
       system.forward = &dense_solve.dense;
@@ -430,8 +457,9 @@ class neural_ode {
     for (std::size_t i = r.ys.size() - 1; i > 0; --i) {
       const auto& times = m_steps[i - 1];
       auto reverse = [&](std::size_t step, const State& y_start) {
-        const auto counts = reverse_rk_step<tableau>(m_field, theta, times[step], times[step + 1], y_start, y_bar,
-                                                     params_ref<scalar>(g.params), ws);
+        const auto counts =
+            reverse_rk_step<tableau>(m_field, theta, times[step], times[step + 1], y_start, y_bar,
+                                     params_ref<scalar>(g.params), ws);
         rhs += counts[0];
         vjps += counts[1];
         ++g.stats.backward_steps;
@@ -474,9 +502,9 @@ class neural_ode {
   integrator<Method, State, T> m_forward_integrator{m_method, detail::zero_state<State>()};
   solution<T, State> m_scratch_solution;
   solution<T, flat_type> m_adjoint_solution;
-  std::vector<std::vector<T>> m_steps;             // step times per interval (discrete adjoint)
-  std::vector<std::vector<State>> m_step_states;   // state at each step start (discrete, unbounded)
-  std::vector<double> m_interval_dt0;              // first trial step of each interval
+  std::vector<std::vector<T>> m_steps;            // step times per interval (discrete adjoint)
+  std::vector<std::vector<State>> m_step_states;  // state at each step start (discrete, unbounded)
+  std::vector<double> m_interval_dt0;             // first trial step of each interval
 };
 
 }  // namespace nde

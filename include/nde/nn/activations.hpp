@@ -29,8 +29,9 @@ namespace detail {
 
 template <class Function, class Scalar>
 inline constexpr bool vectorisable_activation =
-    Function::vectorised && (std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>) &&
-    bool(Eigen::internal::packet_traits<Scalar>::Vectorizable);
+    Function::vectorised &&
+    (std::is_same_v<Scalar, float> ||
+     std::is_same_v<Scalar, double>)&&bool(Eigen::internal::packet_traits<Scalar>::Vectorizable);
 
 /// Eigen functor applying `Function::value` (scalar or packet).
 template <class Function, class Scalar>
@@ -79,17 +80,19 @@ class activation_layer {
   template <class Theta, class Time, class X, class Y, class Cache>
   void forward(const Theta&, Time, const Eigen::MatrixBase<X>& x, Y&& y, Cache&&) const {
     using scalar = typename X::Scalar;
-    detail::as_mutable(y) =
-        x.derived().unaryExpr(detail::activation_value_op<Function, scalar>{static_cast<const Function&>(*this)});
+    detail::as_mutable(y) = x.derived().unaryExpr(
+        detail::activation_value_op<Function, scalar>{static_cast<const Function&>(*this)});
   }
 
   /// \brief `dx = dy ⊙ f'(x)`, using the saved output `y` of `forward` at the same `x`.
-  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
-  void backward(const Theta&, Time, const Eigen::MatrixBase<X>& x, const Eigen::MatrixBase<Y>& y, const Cache&,
-                const Eigen::MatrixBase<DY>& dy, DX&& dx, DTheta&&, DTime&) const {
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
+            class DTheta, class DTime>
+  void backward(const Theta&, Time, const Eigen::MatrixBase<X>& x, const Eigen::MatrixBase<Y>& y,
+                const Cache&, const Eigen::MatrixBase<DY>& dy, DX&& dx, DTheta&&, DTime&) const {
     using scalar = typename X::Scalar;
     detail::as_mutable(dx) = dy.cwiseProduct(x.derived().binaryExpr(
-        y.derived(), detail::activation_derivative_op<Function, scalar>{static_cast<const Function&>(*this)}));
+        y.derived(),
+        detail::activation_derivative_op<Function, scalar>{static_cast<const Function&>(*this)}));
   }
 };
 
@@ -112,7 +115,8 @@ struct tanh_activation : activation_layer<tanh_activation> {
   template <class Packet>
   Packet packet_derivative(const Packet&, const Packet& y) const {
     using scalar = detail::packet_scalar<Packet>;
-    return Eigen::internal::psub(Eigen::internal::pset1<Packet>(scalar(1)), Eigen::internal::pmul(y, y));
+    return Eigen::internal::psub(Eigen::internal::pset1<Packet>(scalar(1)),
+                                 Eigen::internal::pmul(y, y));
   }
 };
 
@@ -286,7 +290,8 @@ struct elementwise : activation_layer<elementwise<Function, Derivative>> {
   Function function;
   Derivative function_derivative;
 
-  elementwise(Function f, Derivative df) : function(std::move(f)), function_derivative(std::move(df)) {}
+  elementwise(Function f, Derivative df)
+      : function(std::move(f)), function_derivative(std::move(df)) {}
 
   template <class Scalar>
   Scalar value(const Scalar& x) const {

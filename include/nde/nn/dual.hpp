@@ -32,8 +32,8 @@ struct dual {
   constexpr dual(T v) : value(v) {}  // NOLINT(google-explicit-constructor)
   /// \brief A constant from any arithmetic type (e.g. an `int` literal).
   template <class U>
-    requires(std::is_arithmetic_v<U> && !std::is_same_v<U, T>)
-  constexpr dual(U v) : value(static_cast<T>(v)) {}  // NOLINT(google-explicit-constructor)
+  requires(std::is_arithmetic_v<U> && !std::is_same_v<U, T>) constexpr dual(U v)
+      : value(static_cast<T>(v)) {}  // NOLINT(google-explicit-constructor)
   constexpr dual(T v, T t) : value(v), tangent(t) {}
 
   constexpr dual& operator+=(const dual& o) {
@@ -86,17 +86,13 @@ constexpr dual<T> operator/(dual<T> a, const dual<T>& b) {
 
 // Mixed operations with plain numbers (`3 * x`, `x + 1.0`): template deduction does
 // not see the implicit constructor, so these overloads are spelled out.
-#define NDE_DUAL_MIXED_OPERATOR(op)                                                 \
-  template <class T, class U>                                                       \
-    requires std::is_arithmetic_v<U>                                                \
-  constexpr dual<T> operator op(const dual<T>& a, U b) {                            \
-    return a op dual<T>(static_cast<T>(b));                                         \
-  }                                                                                 \
-  template <class T, class U>                                                       \
-    requires std::is_arithmetic_v<U>                                                \
-  constexpr dual<T> operator op(U a, const dual<T>& b) {                            \
-    return dual<T>(static_cast<T>(a)) op b;                                         \
-  }
+#define NDE_DUAL_MIXED_OPERATOR(op)                                                                \
+  template <class T, class U>                                                                      \
+  requires std::is_arithmetic_v<U>                                                                 \
+  constexpr dual<T> operator op(const dual<T>& a, U b) { return a op dual<T>(static_cast<T>(b)); } \
+  template <class T, class U>                                                                      \
+  requires std::is_arithmetic_v<U>                                                                 \
+  constexpr dual<T> operator op(U a, const dual<T>& b) { return dual<T>(static_cast<T>(a)) op b; }
 NDE_DUAL_MIXED_OPERATOR(+)
 NDE_DUAL_MIXED_OPERATOR(-)
 NDE_DUAL_MIXED_OPERATOR(*)
@@ -105,21 +101,17 @@ NDE_DUAL_MIXED_OPERATOR(/)
 
 // Comparisons look at the value only, so branches (relu, elu) pick the same side as
 // the real computation.
-#define NDE_DUAL_COMPARISON(op)                                                     \
-  template <class T>                                                                \
-  constexpr bool operator op(const dual<T>& a, const dual<T>& b) {                  \
-    return a.value op b.value;                                                      \
-  }                                                                                 \
-  template <class T, class U>                                                       \
-    requires std::is_arithmetic_v<U>                                                \
-  constexpr bool operator op(const dual<T>& a, U b) {                               \
-    return a.value op static_cast<T>(b);                                            \
-  }                                                                                 \
-  template <class T, class U>                                                       \
-    requires std::is_arithmetic_v<U>                                                \
-  constexpr bool operator op(U a, const dual<T>& b) {                               \
-    return static_cast<T>(a) op b.value;                                            \
-  }
+#define NDE_DUAL_COMPARISON(op)                                                              \
+  template <class T>                                                                         \
+  constexpr bool operator op(const dual<T>& a, const dual<T>& b) {                           \
+    return a.value op b.value;                                                               \
+  }                                                                                          \
+  template <class T, class U>                                                                \
+  requires std::is_arithmetic_v<U>                                                           \
+  constexpr bool operator op(const dual<T>& a, U b) { return a.value op static_cast<T>(b); } \
+  template <class T, class U>                                                                \
+  requires std::is_arithmetic_v<U>                                                           \
+  constexpr bool operator op(U a, const dual<T>& b) { return static_cast<T>(a) op b.value; }
 NDE_DUAL_COMPARISON(<)
 NDE_DUAL_COMPARISON(>)
 NDE_DUAL_COMPARISON(<=)
@@ -212,10 +204,8 @@ constexpr const T& real_part(const dual<T>& a) {
 }
 /// \copydoc real_part
 template <class T>
-  requires std::is_arithmetic_v<T>
-constexpr T real_part(T a) {
-  return a;
-}
+requires std::is_arithmetic_v<T>
+constexpr T real_part(T a) { return a; }
 
 }  // namespace nde
 

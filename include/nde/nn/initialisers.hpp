@@ -62,7 +62,8 @@ inline block_fans fans_of(const parameter_layout& layout, const parameter_block&
   }
   const std::string suffix = "bias";
   std::string prefix = block.name;
-  if (prefix.size() >= suffix.size() && prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0) {
+  if (prefix.size() >= suffix.size() &&
+      prefix.compare(prefix.size() - suffix.size(), suffix.size(), suffix) == 0) {
     prefix.resize(prefix.size() - suffix.size());
   }
   for (const auto& other : layout) {
@@ -82,8 +83,9 @@ void fill_blocks(const parameter_layout& layout, Params&& params, Draw&& draw) {
   using scalar = typename plain<Params>::Scalar;
   auto& out = as_mutable(params);
   if (std::int64_t(out.size()) != total_size(layout)) {
-    throw nde::error(status::invalid_input, "initialiser: params has " + std::to_string(out.size()) +
-                                                " entries, the layout covers " + std::to_string(total_size(layout)));
+    throw nde::error(status::invalid_input,
+                     "initialiser: params has " + std::to_string(out.size()) +
+                         " entries, the layout covers " + std::to_string(total_size(layout)));
   }
   for (const auto& block : layout) {
     const block_fans fans = fans_of(layout, block);
@@ -103,7 +105,8 @@ concept has_layout = requires(const Network& net) {
 /// \brief PyTorch's default for `nn.Linear`: weight and bias ~ U(−1/√fan_in, 1/√fan_in)
 /// (`kaiming_uniform_(a = √5)` reduces to this bound).
 template <class Params>
-void init_pytorch_default(const parameter_layout& layout, Params&& params, std::mt19937_64& engine) {
+void init_pytorch_default(const parameter_layout& layout, Params&& params,
+                          std::mt19937_64& engine) {
   detail::fill_blocks(layout, params, [&](const detail::block_fans& fans) {
     const double bound = fans.fan_in > 0 ? 1.0 / std::sqrt(fans.fan_in) : 0.0;
     return uniform(engine, -bound, bound);
@@ -166,11 +169,13 @@ void init_pytorch_default(const Network& net, Params&& params, std::mt19937_64& 
   init_pytorch_default(net.layout(), params, engine);
 }
 template <detail::has_layout Network, class Params>
-void init_xavier_uniform(const Network& net, Params&& params, std::mt19937_64& engine, double gain = 1.0) {
+void init_xavier_uniform(const Network& net, Params&& params, std::mt19937_64& engine,
+                         double gain = 1.0) {
   init_xavier_uniform(net.layout(), params, engine, gain);
 }
 template <detail::has_layout Network, class Params>
-void init_xavier_normal(const Network& net, Params&& params, std::mt19937_64& engine, double gain = 1.0) {
+void init_xavier_normal(const Network& net, Params&& params, std::mt19937_64& engine,
+                        double gain = 1.0) {
   init_xavier_normal(net.layout(), params, engine, gain);
 }
 template <detail::has_layout Network, class Params>

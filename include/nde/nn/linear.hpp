@@ -31,16 +31,16 @@ class linear {
   static constexpr int cache_rows_at_compile_time(int) { return 0; }
 
   /// \brief Fixed-size layer.
-  linear()
-    requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
-      : m_in(In), m_out(Out) {}
+  linear() requires(In != Eigen::Dynamic && Out != Eigen::Dynamic) : m_in(In), m_out(Out) {}
 
   /// \brief Layer with runtime sizes; they must agree with `In`/`Out` where those are fixed.
   /// \throws nde::error (invalid_input) on a negative or mismatching size.
   linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
-    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) || (Out != Eigen::Dynamic && out != Out)) {
+    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) ||
+        (Out != Eigen::Dynamic && out != Out)) {
       throw nde::error(status::invalid_input, "linear layer: sizes " + std::to_string(in) + " -> " +
-                                                  std::to_string(out) + " do not match the compile-time sizes");
+                                                  std::to_string(out) +
+                                                  " do not match the compile-time sizes");
     }
   }
 
@@ -50,21 +50,24 @@ class linear {
   [[nodiscard]] Eigen::Index num_params() const { return m_out * m_in + m_out; }
 
   /// \brief Appends `<prefix>weight` `{out, in}` and `<prefix>bias` `{out}`.
-  void append_layout(parameter_layout& layout, const std::string& prefix, std::int64_t offset) const {
+  void append_layout(parameter_layout& layout, const std::string& prefix,
+                     std::int64_t offset) const {
     layout.push_back({prefix + "weight", {std::int64_t(m_out), std::int64_t(m_in)}, offset});
     layout.push_back({prefix + "bias", {std::int64_t(m_out)}, offset + std::int64_t(m_out * m_in)});
   }
 
   /// \brief `y = W x + b` (columns of `x` are independent inputs). `t` is unused.
   template <class Theta, class Time, class X, class Y, class Cache>
-  void forward(const Eigen::MatrixBase<Theta>& theta, Time, const Eigen::MatrixBase<X>& x, Y&& y, Cache&&) const {
+  void forward(const Eigen::MatrixBase<Theta>& theta, Time, const Eigen::MatrixBase<X>& x, Y&& y,
+               Cache&&) const {
     auto& out = detail::as_mutable(y);
     out.noalias() = weight(theta) * x;
     out.colwise() += bias(theta);
   }
 
   /// \brief `dx = Wᵀ dy`; accumulates `dW += dy xᵀ`, `db += Σ_columns dy`.
-  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
+            class DTheta, class DTime>
   void backward(const Eigen::MatrixBase<Theta>& theta, Time, const Eigen::MatrixBase<X>& x,
                 const Eigen::MatrixBase<Y>&, const Cache&, const Eigen::MatrixBase<DY>& dy, DX&& dx,
                 DTheta&& dtheta, DTime&) const {
@@ -83,19 +86,22 @@ class linear {
   template <class Theta>
   auto bias(const Eigen::MatrixBase<Theta>& theta) const {
     using scalar = typename Theta::Scalar;
-    return Eigen::Map<const Eigen::Matrix<scalar, Out, 1>>(theta.derived().data() + m_out * m_in, m_out);
+    return Eigen::Map<const Eigen::Matrix<scalar, Out, 1>>(theta.derived().data() + m_out * m_in,
+                                                           m_out);
   }
 
  private:
   template <class Theta>
   auto weight_mutable(Theta&& theta) const {
     using scalar = typename detail::plain<Theta>::Scalar;
-    return Eigen::Map<Eigen::Matrix<scalar, Out, In>>(detail::as_mutable(theta).data(), m_out, m_in);
+    return Eigen::Map<Eigen::Matrix<scalar, Out, In>>(detail::as_mutable(theta).data(), m_out,
+                                                      m_in);
   }
   template <class Theta>
   auto bias_mutable(Theta&& theta) const {
     using scalar = typename detail::plain<Theta>::Scalar;
-    return Eigen::Map<Eigen::Matrix<scalar, Out, 1>>(detail::as_mutable(theta).data() + m_out * m_in, m_out);
+    return Eigen::Map<Eigen::Matrix<scalar, Out, 1>>(
+        detail::as_mutable(theta).data() + m_out * m_in, m_out);
   }
 
   Eigen::Index m_in;

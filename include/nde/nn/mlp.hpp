@@ -31,7 +31,8 @@ struct mlp_chain<Activation, layer_list<Layers...>, A, B> {
 
 template <class Activation, class... Layers, int A, int B, int C, int... Rest>
 struct mlp_chain<Activation, layer_list<Layers...>, A, B, C, Rest...> {
-  using type = typename mlp_chain<Activation, layer_list<Layers..., linear<A, B>, Activation>, B, C, Rest...>::type;
+  using type = typename mlp_chain<Activation, layer_list<Layers..., linear<A, B>, Activation>, B, C,
+                                  Rest...>::type;
 };
 
 }  // namespace detail
@@ -39,7 +40,8 @@ struct mlp_chain<Activation, layer_list<Layers...>, A, B, C, Rest...> {
 /// \brief The sequential chain behind `mlp<Activation, Widths...>` (a type alias, useful
 /// for naming workspaces).
 template <class Activation, int... Widths>
-using mlp_sequential = typename detail::mlp_chain<Activation, detail::layer_list<>, Widths...>::type;
+using mlp_sequential =
+    typename detail::mlp_chain<Activation, detail::layer_list<>, Widths...>::type;
 
 /// \brief Multilayer perceptron: `linear<W0, W1>`, `Activation`, `linear<W1, W2>`, …,
 /// `linear<W_{n-2}, W_{n-1}>` (no activation after the last layer), e.g.
@@ -61,24 +63,28 @@ class mlp : public mlp_sequential<Activation, Widths...> {
 
  public:
   /// \brief All widths fixed at compile time.
-  mlp()
-    requires((Widths != Eigen::Dynamic) && ...)
-      : base(std::in_place, make_layers(std::array<Eigen::Index, sizeof...(Widths)>{Widths...}, Activation{})) {}
+  mlp() requires((Widths != Eigen::Dynamic) && ...)
+      : base(std::in_place,
+             make_layers(std::array<Eigen::Index, sizeof...(Widths)>{Widths...}, Activation{})) {}
 
   /// \brief Runtime widths (must equal the compile-time ones where those are fixed).
   /// \throws nde::error (invalid_input) on a mismatch or a negative width.
-  explicit mlp(const std::array<Eigen::Index, sizeof...(Widths)>& widths, Activation activation = {})
+  explicit mlp(const std::array<Eigen::Index, sizeof...(Widths)>& widths,
+               Activation activation = {})
       : base(std::in_place, make_layers(widths, activation)) {}
 
  private:
-  static auto make_layers(const std::array<Eigen::Index, sizeof...(Widths)>& widths, const Activation& activation) {
+  static auto make_layers(const std::array<Eigen::Index, sizeof...(Widths)>& widths,
+                          const Activation& activation) {
     return [&]<std::size_t... K>(std::index_sequence<K...>) {
       return std::tuple_cat(layer_group<K>(widths, activation)...);
-    }(std::make_index_sequence<num_linear>{});
+    }
+    (std::make_index_sequence<num_linear>{});
   }
 
   template <std::size_t K>
-  static auto layer_group(const std::array<Eigen::Index, sizeof...(Widths)>& widths, const Activation& activation) {
+  static auto layer_group(const std::array<Eigen::Index, sizeof...(Widths)>& widths,
+                          const Activation& activation) {
     linear<static_widths[K], static_widths[K + 1]> layer(widths[K], widths[K + 1]);
     if constexpr (K + 1 < num_linear) {
       return std::tuple(layer, activation);

@@ -3,10 +3,10 @@
 /// caller-owned workspace, and a hand-written reverse pass (vector–Jacobian product).
 ///
 /// \code
-/// nde::nn::sequential net{nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{}};
-/// Eigen::VectorXd theta(net.num_params());            // owned by the caller (or an optimiser)
-/// auto ws = net.make_workspace<double>();              // one vector; make_workspace<double>(B) for B columns
-/// Eigen::Vector2d x(1, 2), y, dy(1, 0), dx;
+/// nde::nn::sequential net{nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{},
+/// nde::nn::linear<50, 2>{}}; Eigen::VectorXd theta(net.num_params());            // owned by the
+/// caller (or an optimiser) auto ws = net.make_workspace<double>();              // one vector;
+/// make_workspace<double>(B) for B columns Eigen::Vector2d x(1, 2), y, dy(1, 0), dx;
 /// Eigen::VectorXd dtheta = Eigen::VectorXd::Zero(net.num_params());
 /// net.forward(theta, x, y, ws);                        // y = net(x)
 /// net.backward(theta, x, dy, dx, dtheta, ws);          // reuses the forward values in ws
@@ -55,7 +55,8 @@ template <class... Layers>
 class sequential {
   static_assert(sizeof...(Layers) > 0, "nde::nn::sequential needs at least one layer");
   static_assert((!Layers::size_preserving || ...),
-                "nde::nn::sequential needs at least one layer with a definite input size (e.g. a linear layer)");
+                "nde::nn::sequential needs at least one layer with a definite input size (e.g. a "
+                "linear layer)");
 
  public:
   /// \brief Number of layers, activations included.
@@ -102,14 +103,17 @@ class sequential {
   static constexpr bool sizes_agree = [] {
     bool agree = true;
     std::size_t k = 0;
-    ((agree = agree && (Layers::size_preserving || Layers::input_rows_at_compile_time == Eigen::Dynamic ||
-                        rows_at_compile_time[k] == Eigen::Dynamic ||
-                        Layers::input_rows_at_compile_time == rows_at_compile_time[k]),
+    ((agree = agree &&
+              (Layers::size_preserving || Layers::input_rows_at_compile_time == Eigen::Dynamic ||
+               rows_at_compile_time[k] == Eigen::Dynamic ||
+               Layers::input_rows_at_compile_time == rows_at_compile_time[k]),
       ++k),
      ...);
     return agree;
   }();
-  static_assert(sizes_agree, "nde::nn::sequential: a layer's input size differs from the previous layer's output size");
+  static_assert(
+      sizes_agree,
+      "nde::nn::sequential: a layer's input size differs from the previous layer's output size");
 
  public:
   /// \brief Buffers for one evaluation: each layer's output, its cotangent and its cache.
@@ -140,7 +144,7 @@ class sequential {
     decltype(value_types(std::make_index_sequence<count>{})) cotangents;
     decltype(cache_types(std::make_index_sequence<count>{})) caches;
     Eigen::Index m_capacity = 0;
-    Eigen::Index m_columns = 0;   ///< Columns of the last forward pass.
+    Eigen::Index m_columns = 0;  ///< Columns of the last forward pass.
     bool m_has_forward = false;  ///< Whether `values` hold a forward pass.
   };
 
@@ -172,7 +176,8 @@ class sequential {
   [[nodiscard]] parameter_layout layout() const {
     parameter_layout result;
     for_each_layer([&](auto k) {
-      std::get<k()>(m_layers).append_layout(result, std::to_string(k()) + ".", std::int64_t(m_offsets[k()]));
+      std::get<k()>(m_layers).append_layout(result, std::to_string(k()) + ".",
+                                            std::int64_t(m_offsets[k()]));
     });
     return result;
   }
@@ -210,8 +215,8 @@ class sequential {
   /// \brief `y = net(t, x)`: time-dependent layers (`concat_linear`, `concat_squash_linear`)
   /// read `t`; every column of a batch shares it.
   template <class Params, class Time, class X, class Y, class Workspace>
-  void forward(const Eigen::MatrixBase<Params>& params, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
-               Workspace& ws) const {
+  void forward(const Eigen::MatrixBase<Params>& params, Time t, const Eigen::MatrixBase<X>& x,
+               Y&& y, Workspace& ws) const {
     run_forward(params, t, x, ws);
     detail::prepare_output(y, out_size(), ws.m_columns, "y");
     detail::as_mutable(y) = active(std::get<count - 1>(ws.values), ws.m_columns);
@@ -227,7 +232,8 @@ class sequential {
   void backward(const Eigen::MatrixBase<Params>& params, const Eigen::MatrixBase<X>& x,
                 const Eigen::MatrixBase<DY>& dy, DX&& dx, DParams&& dparams, Workspace& ws) const {
     typename X::Scalar dt{};
-    backward(params, typename X::Scalar(0), x, dy, std::forward<DX>(dx), std::forward<DParams>(dparams), dt, ws);
+    backward(params, typename X::Scalar(0), x, dy, std::forward<DX>(dx),
+             std::forward<DParams>(dparams), dt, ws);
   }
   /// \brief Time-dependent reverse pass (see the autonomous overload).
   template <class Params, class Time, class X, class DY, class DX, class DParams, class Workspace>
@@ -245,15 +251,16 @@ class sequential {
     check_workspace<Params, X, Workspace>();
     if (!ws.m_has_forward || ws.m_columns != x.cols()) {
       throw nde::error(status::invalid_input,
-                       "backward: the workspace holds no forward pass for an input with " + std::to_string(x.cols()) +
-                           " columns (call forward first, or use vjp)");
+                       "backward: the workspace holds no forward pass for an input with " +
+                           std::to_string(x.cols()) + " columns (call forward first, or use vjp)");
     }
     check_params(params, "params");
     detail::check_shape(x.rows(), x.cols(), in_size(), ws.m_columns, "x");
     detail::check_shape(dy.rows(), dy.cols(), out_size(), ws.m_columns, "dy");
     detail::check_shape(dparams.rows() * dparams.cols(), 1, num_params(), 1, "dparams");
-    static_assert(detail::is_contiguous_vector<DParams>,
-                  "dparams must be a contiguous vector (a vector, a segment of one, a Map or a Ref)");
+    static_assert(
+        detail::is_contiguous_vector<DParams>,
+        "dparams must be a contiguous vector (a vector, a segment of one, a Map or a Ref)");
     detail::prepare_output(dx, in_size(), ws.m_columns, "dx");
     run_backward(params, t, x, dy, dx, dparams, dt, ws);
   }
@@ -261,8 +268,8 @@ class sequential {
   /// \brief Vector–Jacobian product from scratch: runs `forward` into `ws` (its output is not
   /// returned), then `backward`. Use `forward` + `backward` when `y` is needed too.
   template <class Params, class X, class DY, class DX, class DParams, class Workspace>
-  void vjp(const Eigen::MatrixBase<Params>& params, const Eigen::MatrixBase<X>& x, const Eigen::MatrixBase<DY>& dy,
-           DX&& dx, DParams&& dparams, Workspace& ws) const {
+  void vjp(const Eigen::MatrixBase<Params>& params, const Eigen::MatrixBase<X>& x,
+           const Eigen::MatrixBase<DY>& dy, DX&& dx, DParams&& dparams, Workspace& ws) const {
     run_forward(params, typename X::Scalar(0), x, ws);
     backward(params, x, dy, std::forward<DX>(dx), std::forward<DParams>(dparams), ws);
   }
@@ -287,13 +294,15 @@ class sequential {
   static void for_each_layer(F&& f) {
     [&]<std::size_t... K>(std::index_sequence<K...>) {
       (f(std::integral_constant<std::size_t, K>{}), ...);
-    }(std::make_index_sequence<count>{});
+    }
+    (std::make_index_sequence<count>{});
   }
   template <class F>
   static void for_each_layer_reversed(F&& f) {
     [&]<std::size_t... K>(std::index_sequence<K...>) {
       (f(std::integral_constant<std::size_t, count - 1 - K>{}), ...);
-    }(std::make_index_sequence<count>{});
+    }
+    (std::make_index_sequence<count>{});
   }
 
   void compute_sizes() {
@@ -311,7 +320,8 @@ class sequential {
       if (!std::remove_cvref_t<decltype(l)>::size_preserving && l.input_size() != m_sizes[k()]) {
         throw nde::error(status::invalid_input,
                          "sequential: layer " + std::to_string(k()) + " expects an input of size " +
-                             std::to_string(l.input_size()) + " but receives " + std::to_string(m_sizes[k()]));
+                             std::to_string(l.input_size()) + " but receives " +
+                             std::to_string(m_sizes[k()]));
       }
       m_sizes[k() + 1] = l.output_size(m_sizes[k()]);
       m_cache_sizes[k()] = l.cache_size(m_sizes[k()]);
@@ -357,8 +367,9 @@ class sequential {
     static_assert(std::is_same_v<typename Workspace::scalar, typename X::Scalar> &&
                       std::is_same_v<typename Params::Scalar, typename X::Scalar>,
                   "params, x and the workspace must use the same scalar type");
-    static_assert(detail::is_contiguous_vector<Params>,
-                  "params must be a contiguous vector (a vector, a segment of one, a Map or a Ref)");
+    static_assert(
+        detail::is_contiguous_vector<Params>,
+        "params must be a contiguous vector (a vector, a segment of one, a Map or a Ref)");
     static_assert(X::RowsAtCompileTime == Eigen::Dynamic || input_rows == Eigen::Dynamic ||
                       X::RowsAtCompileTime == input_rows,
                   "x has a fixed number of rows different from the network's input size");
@@ -367,9 +378,10 @@ class sequential {
   template <class Params>
   void check_params(const Eigen::MatrixBase<Params>& params, const char* name) const {
     if (params.size() != num_params()) {
-      throw nde::error(status::invalid_input, std::string(name) + " has " + std::to_string(params.size()) +
-                                                  " entries, the network has " + std::to_string(num_params()) +
-                                                  " parameters");
+      throw nde::error(status::invalid_input, std::string(name) + " has " +
+                                                  std::to_string(params.size()) +
+                                                  " entries, the network has " +
+                                                  std::to_string(num_params()) + " parameters");
     }
   }
 
@@ -379,7 +391,8 @@ class sequential {
     check_workspace<Params, X, Workspace>();
     check_params(params, "params");
     if (x.rows() != in_size()) {
-      throw nde::error(status::invalid_input, "x has " + std::to_string(x.rows()) + " rows, the network expects " +
+      throw nde::error(status::invalid_input, "x has " + std::to_string(x.rows()) +
+                                                  " rows, the network expects " +
                                                   std::to_string(in_size()));
     }
     if (x.cols() > ws.m_capacity || (Workspace::columns_at_compile_time == 1 && x.cols() != 1)) {
@@ -390,16 +403,19 @@ class sequential {
     ws.m_has_forward = false;
     ws.m_columns = x.cols();
     for_each_layer([&](auto k) {
-      std::get<k()>(m_layers).forward(params.segment(m_offsets[k()], m_offsets[k() + 1] - m_offsets[k()]), t,
-                                      layer_input<k()>(x, ws), active(std::get<k()>(ws.values), ws.m_columns),
-                                      active(std::get<k()>(ws.caches), ws.m_columns));
+      std::get<k()>(m_layers).forward(
+          params.segment(m_offsets[k()], m_offsets[k() + 1] - m_offsets[k()]), t,
+          layer_input<k()>(x, ws), active(std::get<k()>(ws.values), ws.m_columns),
+          active(std::get<k()>(ws.caches), ws.m_columns));
     });
     ws.m_has_forward = true;
   }
 
-  template <class Params, class Time, class X, class DY, class DX, class DParams, class DTime, class Workspace>
+  template <class Params, class Time, class X, class DY, class DX, class DParams, class DTime,
+            class Workspace>
   void run_backward(const Eigen::MatrixBase<Params>& params, Time t, const Eigen::MatrixBase<X>& x,
-                    const Eigen::MatrixBase<DY>& dy, DX& dx, DParams& dparams, DTime& dt, Workspace& ws) const {
+                    const Eigen::MatrixBase<DY>& dy, DX& dx, DParams& dparams, DTime& dt,
+                    Workspace& ws) const {
     const Eigen::Index n = ws.m_columns;
     for_each_layer_reversed([&](auto k) {
       constexpr std::size_t K = k();
@@ -419,10 +435,10 @@ class sequential {
       }();
       const Eigen::Index offset = m_offsets[K];
       const Eigen::Index size = m_offsets[K + 1] - offset;
-      std::get<K>(m_layers).backward(params.segment(offset, size), t, layer_input<K>(x, ws),
-                                     active(std::get<K>(ws.values), n), active(std::get<K>(ws.caches), n),
-                                     output_cotangent, input_cotangent, detail::as_mutable(dparams).segment(offset, size),
-                                     dt);
+      std::get<K>(m_layers).backward(
+          params.segment(offset, size), t, layer_input<K>(x, ws), active(std::get<K>(ws.values), n),
+          active(std::get<K>(ws.caches), n), output_cotangent, input_cotangent,
+          detail::as_mutable(dparams).segment(offset, size), dt);
     });
   }
 

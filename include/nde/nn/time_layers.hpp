@@ -34,14 +34,14 @@ class concat_linear {
   static constexpr int output_rows_at_compile_time(int) { return Out; }
   static constexpr int cache_rows_at_compile_time(int) { return 0; }
 
-  concat_linear()
-    requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
-      : m_in(In), m_out(Out) {}
+  concat_linear() requires(In != Eigen::Dynamic && Out != Eigen::Dynamic) : m_in(In), m_out(Out) {}
   /// \throws nde::error (invalid_input) on a negative or mismatching size.
   concat_linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
-    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) || (Out != Eigen::Dynamic && out != Out)) {
-      throw nde::error(status::invalid_input, "concat_linear layer: sizes " + std::to_string(in) + " -> " +
-                                                  std::to_string(out) + " do not match the compile-time sizes");
+    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) ||
+        (Out != Eigen::Dynamic && out != Out)) {
+      throw nde::error(status::invalid_input, "concat_linear layer: sizes " + std::to_string(in) +
+                                                  " -> " + std::to_string(out) +
+                                                  " do not match the compile-time sizes");
     }
   }
 
@@ -50,13 +50,17 @@ class concat_linear {
   [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 0; }
   [[nodiscard]] Eigen::Index num_params() const { return m_out * (m_in + 1) + m_out; }
 
-  void append_layout(parameter_layout& layout, const std::string& prefix, std::int64_t offset) const {
-    layout.push_back({prefix + "_layer.weight", {std::int64_t(m_out), std::int64_t(m_in + 1)}, offset});
-    layout.push_back({prefix + "_layer.bias", {std::int64_t(m_out)}, offset + std::int64_t(m_out * (m_in + 1))});
+  void append_layout(parameter_layout& layout, const std::string& prefix,
+                     std::int64_t offset) const {
+    layout.push_back(
+        {prefix + "_layer.weight", {std::int64_t(m_out), std::int64_t(m_in + 1)}, offset});
+    layout.push_back(
+        {prefix + "_layer.bias", {std::int64_t(m_out)}, offset + std::int64_t(m_out * (m_in + 1))});
   }
 
   template <class Theta, class Time, class X, class Y, class Cache>
-  void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y, Cache&&) const {
+  void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
+               Cache&&) const {
     using scalar = typename X::Scalar;
     auto& out = detail::as_mutable(y);
     const scalar* p = theta.derived().data();
@@ -68,7 +72,8 @@ class concat_linear {
     }
   }
 
-  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
+            class DTheta, class DTime>
   void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,
                 const Eigen::MatrixBase<Y>&, const Cache&, const Eigen::MatrixBase<DY>& dy, DX&& dx,
                 DTheta&& dtheta, DTime& dt) const {
@@ -79,9 +84,9 @@ class concat_linear {
     mutable_state_weight(g).noalias() += dy * x.transpose();
     for (Eigen::Index i = 0; i < m_out; ++i) {
       const scalar row_sum = dy.row(i).sum();
-      g[i] += scalar(t) * row_sum;                  // d/dW[:, 0]
-      g[m_out * (m_in + 1) + i] += row_sum;         // d/db
-      dt += p[i] * row_sum;                         // d/dt
+      g[i] += scalar(t) * row_sum;           // d/dW[:, 0]
+      g[m_out * (m_in + 1) + i] += row_sum;  // d/db
+      dt += p[i] * row_sum;                  // d/dt
     }
   }
 
@@ -122,14 +127,15 @@ class concat_squash_linear {
   /// cotangent, column 0 of rows [2 out, 3 out) holds the gate.
   static constexpr int cache_rows_at_compile_time(int) { return detail::multiply_rows(Out, 3); }
 
-  concat_squash_linear()
-    requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
+  concat_squash_linear() requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
       : m_in(In), m_out(Out) {}
   /// \throws nde::error (invalid_input) on a negative or mismatching size.
   concat_squash_linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
-    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) || (Out != Eigen::Dynamic && out != Out)) {
-      throw nde::error(status::invalid_input, "concat_squash_linear layer: sizes " + std::to_string(in) + " -> " +
-                                                  std::to_string(out) + " do not match the compile-time sizes");
+    if (in < 0 || out < 0 || (In != Eigen::Dynamic && in != In) ||
+        (Out != Eigen::Dynamic && out != Out)) {
+      throw nde::error(status::invalid_input,
+                       "concat_squash_linear layer: sizes " + std::to_string(in) + " -> " +
+                           std::to_string(out) + " do not match the compile-time sizes");
     }
   }
 
@@ -138,7 +144,8 @@ class concat_squash_linear {
   [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 3 * m_out; }
   [[nodiscard]] Eigen::Index num_params() const { return m_out * m_in + 4 * m_out; }
 
-  void append_layout(parameter_layout& layout, const std::string& prefix, std::int64_t offset) const {
+  void append_layout(parameter_layout& layout, const std::string& prefix,
+                     std::int64_t offset) const {
     const auto out = std::int64_t(m_out);
     const auto weight_size = std::int64_t(m_out * m_in);
     layout.push_back({prefix + "_layer.weight", {out, std::int64_t(m_in)}, offset});
@@ -160,16 +167,18 @@ class concat_squash_linear {
     pre_gate.noalias() = weight(p) * x;
     pre_gate.colwise() += part(p, 0);
     gate = (part(p, 2) * time + part(p, 3))
-               .unaryExpr(detail::activation_value_op<sigmoid_activation, scalar>{sigmoid_activation{}});
+               .unaryExpr(
+                   detail::activation_value_op<sigmoid_activation, scalar>{sigmoid_activation{}});
     auto& out = detail::as_mutable(y);
     out.array() = pre_gate.array().colwise() * gate.array();
     for (Eigen::Index j = 0; j < out.cols(); ++j) out.col(j) += part(p, 1) * time;
   }
 
-  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX, class DTheta, class DTime>
+  template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
+            class DTheta, class DTime>
   void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,
-                const Eigen::MatrixBase<Y>&, Cache&& cache, const Eigen::MatrixBase<DY>& dy, DX&& dx,
-                DTheta&& dtheta, DTime& dt) const {
+                const Eigen::MatrixBase<Y>&, Cache&& cache, const Eigen::MatrixBase<DY>& dy,
+                DX&& dx, DTheta&& dtheta, DTime& dt) const {
     using scalar = typename X::Scalar;
     const scalar* p = theta.derived().data();
     scalar* g = detail::as_mutable(dtheta).data();
@@ -186,10 +195,10 @@ class concat_squash_linear {
       const scalar gated_sum = row_sum * gate(i);
       const scalar gate_cotangent = dy.row(i).dot(pre_gate.row(i));
       const scalar pre_sigmoid = gate_cotangent * gate(i) * (scalar(1) - gate(i));
-      g[m_out * m_in + i] += gated_sum;                    // _layer.bias
-      g[m_out * m_in + m_out + i] += time * row_sum;       // _hyper_bias.weight
+      g[m_out * m_in + i] += gated_sum;                       // _layer.bias
+      g[m_out * m_in + m_out + i] += time * row_sum;          // _hyper_bias.weight
       g[m_out * m_in + 2 * m_out + i] += time * pre_sigmoid;  // _hyper_gate.weight
-      g[m_out * m_in + 3 * m_out + i] += pre_sigmoid;      // _hyper_gate.bias
+      g[m_out * m_in + 3 * m_out + i] += pre_sigmoid;         // _hyper_gate.bias
       dt += p[m_out * m_in + m_out + i] * row_sum + p[m_out * m_in + 2 * m_out + i] * pre_sigmoid;
     }
   }

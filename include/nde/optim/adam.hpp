@@ -69,14 +69,18 @@ class adam_engine {
         m_weight_decay(options.weight_decay),
         m_amsgrad(options.amsgrad),
         m_size(num_params) {
-    const auto fail = [&](const std::string& what) { throw error(status::invalid_input, m_name + ": " + what); };
+    const auto fail = [&](const std::string& what) {
+      throw error(status::invalid_input, m_name + ": " + what);
+    };
     const auto finite = [](Scalar x) { return std::isfinite(x); };
     if (num_params < 0) fail("num_params must be non-negative");
-    if (!(m_learning_rate >= 0) || !finite(m_learning_rate)) fail("learning_rate must be >= 0 and finite");
+    if (!(m_learning_rate >= 0) || !finite(m_learning_rate))
+      fail("learning_rate must be >= 0 and finite");
     if (!(m_beta1 >= 0 && m_beta1 < 1)) fail("beta1 must lie in [0, 1)");
     if (!(m_beta2 >= 0 && m_beta2 < 1)) fail("beta2 must lie in [0, 1)");
     if (!(m_epsilon >= 0) || !finite(m_epsilon)) fail("epsilon must be >= 0 and finite");
-    if (!(m_weight_decay >= 0) || !finite(m_weight_decay)) fail("weight_decay must be >= 0 and finite");
+    if (!(m_weight_decay >= 0) || !finite(m_weight_decay))
+      fail("weight_decay must be >= 0 and finite");
     m_first_moment = vector::Zero(num_params);
     m_second_moment = vector::Zero(num_params);
     if (m_amsgrad) m_max_second_moment = vector::Zero(num_params);
@@ -84,7 +88,8 @@ class adam_engine {
 
   void step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
     if (parameters.size() != m_size || gradient.size() != m_size)
-      throw error(status::invalid_input, m_name + "::step: parameters (" + std::to_string(parameters.size()) +
+      throw error(status::invalid_input, m_name + "::step: parameters (" +
+                                             std::to_string(parameters.size()) +
                                              ") and gradient (" + std::to_string(gradient.size()) +
                                              ") must both have size " + std::to_string(m_size));
     ++m_step_count;
@@ -105,7 +110,8 @@ class adam_engine {
       m_second_moment[i] = m_beta2 * m_second_moment[i] + (Scalar(1) - m_beta2) * g * g;
       Scalar v = m_second_moment[i];
       if (m_amsgrad) v = m_max_second_moment[i] = std::max(m_max_second_moment[i], v);
-      parameters[i] -= step_size * m_first_moment[i] / (std::sqrt(v) / sqrt_correction2 + m_epsilon);
+      parameters[i] -=
+          step_size * m_first_moment[i] / (std::sqrt(v) / sqrt_correction2 + m_epsilon);
     }
   }
 

@@ -29,7 +29,8 @@ template <class Derived>
 typename Derived::Scalar clip_by_global_norm(Eigen::MatrixBase<Derived>& gradient,
                                              typename Derived::Scalar max_norm) {
   using Scalar = typename Derived::Scalar;
-  if (!(max_norm >= 0)) throw error(status::invalid_input, "clip_by_global_norm: max_norm must be >= 0");
+  if (!(max_norm >= 0))
+    throw error(status::invalid_input, "clip_by_global_norm: max_norm must be >= 0");
   const Scalar norm = gradient.stableNorm();
   if (!std::isfinite(norm)) return norm;
   const Scalar scale = max_norm / (norm + Scalar(1e-6));

@@ -26,7 +26,8 @@ enum class reduction {
   sum,   ///< Plain sum.
 };
 
-/// \brief A loss value and \f$\partial L / \partial \text{prediction}\f$ (same shape as the prediction).
+/// \brief A loss value and \f$\partial L / \partial \text{prediction}\f$ (same shape as the
+/// prediction).
 template <class Plain>
 struct loss_result {
   typename Plain::Scalar value;  ///< The reduced loss.
@@ -36,21 +37,22 @@ struct loss_result {
 namespace detail {
 
 template <class P, class T, class G>
-void check_loss_shapes(const char* name, const Eigen::MatrixBase<P>& prediction, const Eigen::MatrixBase<T>& target,
-                       const Eigen::MatrixBase<G>& gradient) {
+void check_loss_shapes(const char* name, const Eigen::MatrixBase<P>& prediction,
+                       const Eigen::MatrixBase<T>& target, const Eigen::MatrixBase<G>& gradient) {
   const auto shape = [](Eigen::Index r, Eigen::Index c) {
     return std::to_string(r) + "x" + std::to_string(c);
   };
   if (prediction.rows() != target.rows() || prediction.cols() != target.cols())
     throw error(status::invalid_input, std::string(name) + ": prediction is " +
-                                           shape(prediction.rows(), prediction.cols()) + " but target is " +
-                                           shape(target.rows(), target.cols()));
+                                           shape(prediction.rows(), prediction.cols()) +
+                                           " but target is " + shape(target.rows(), target.cols()));
   if (prediction.size() == 0)
-    throw error(status::invalid_input, std::string(name) + ": empty prediction (the mean is undefined)");
+    throw error(status::invalid_input,
+                std::string(name) + ": empty prediction (the mean is undefined)");
   if (gradient.rows() != prediction.rows() || gradient.cols() != prediction.cols())
-    throw error(status::invalid_input, std::string(name) + ": gradient is " +
-                                           shape(gradient.rows(), gradient.cols()) + " but prediction is " +
-                                           shape(prediction.rows(), prediction.cols()));
+    throw error(status::invalid_input,
+                std::string(name) + ": gradient is " + shape(gradient.rows(), gradient.cols()) +
+                    " but prediction is " + shape(prediction.rows(), prediction.cols()));
 }
 
 template <class Scalar>
@@ -68,23 +70,27 @@ Scalar reduction_weight(reduction how, Eigen::Index size) {
 template <class P, class G>
 void fit_gradient(const Eigen::MatrixBase<P>& prediction, Eigen::MatrixBase<G>& gradient) {
   if constexpr (std::is_base_of_v<Eigen::PlainObjectBase<G>, G>) {
-    const bool rows_ok = G::RowsAtCompileTime == Eigen::Dynamic || G::RowsAtCompileTime == prediction.rows();
-    const bool cols_ok = G::ColsAtCompileTime == Eigen::Dynamic || G::ColsAtCompileTime == prediction.cols();
+    const bool rows_ok =
+        G::RowsAtCompileTime == Eigen::Dynamic || G::RowsAtCompileTime == prediction.rows();
+    const bool cols_ok =
+        G::ColsAtCompileTime == Eigen::Dynamic || G::ColsAtCompileTime == prediction.cols();
     if (rows_ok && cols_ok) gradient.derived().resize(prediction.rows(), prediction.cols());
   }
 }
 
 }  // namespace detail
 
-/// \brief Mean squared error \f$L = \frac1N \sum (p-y)^2\f$, \f$\partial L/\partial p = \frac2N(p-y)\f$.
+/// \brief Mean squared error \f$L = \frac1N \sum (p-y)^2\f$, \f$\partial L/\partial p =
+/// \frac2N(p-y)\f$.
 ///
 /// Writes the gradient into `gradient` (resized if it is a plain resizable matrix; it
 /// must already have the right shape otherwise) and returns the loss. No allocation
 /// when `gradient` already has the right size. Cost: O(N).
 /// \throws nde::error (`invalid_input`) on mismatched shapes or an empty prediction.
 template <class P, class T, class G>
-typename P::Scalar mse_loss(const Eigen::MatrixBase<P>& prediction, const Eigen::MatrixBase<T>& target,
-                            Eigen::MatrixBase<G>& gradient, reduction how = reduction::mean) {
+typename P::Scalar mse_loss(const Eigen::MatrixBase<P>& prediction,
+                            const Eigen::MatrixBase<T>& target, Eigen::MatrixBase<G>& gradient,
+                            reduction how = reduction::mean) {
   using Scalar = typename P::Scalar;
   detail::fit_gradient(prediction, gradient);
   detail::check_loss_shapes("mse_loss", prediction, target, gradient);
@@ -96,11 +102,12 @@ typename P::Scalar mse_loss(const Eigen::MatrixBase<P>& prediction, const Eigen:
 }
 
 /// \brief Mean absolute error \f$L = \frac1N \sum |p-y|\f$,
-/// \f$\partial L/\partial p = \frac1N \operatorname{sign}(p-y)\f$ with \f$\operatorname{sign}(0) = 0\f$.
-/// Same conventions as \ref mse_loss.
+/// \f$\partial L/\partial p = \frac1N \operatorname{sign}(p-y)\f$ with \f$\operatorname{sign}(0) =
+/// 0\f$. Same conventions as \ref mse_loss.
 template <class P, class T, class G>
-typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction, const Eigen::MatrixBase<T>& target,
-                            Eigen::MatrixBase<G>& gradient, reduction how = reduction::mean) {
+typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction,
+                            const Eigen::MatrixBase<T>& target, Eigen::MatrixBase<G>& gradient,
+                            reduction how = reduction::mean) {
   using Scalar = typename P::Scalar;
   detail::fit_gradient(prediction, gradient);
   detail::check_loss_shapes("mae_loss", prediction, target, gradient);
@@ -122,9 +129,9 @@ typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction, const Eigen:
 /// the value. Same conventions as \ref mse_loss.
 /// \throws nde::error (`invalid_input`) also if `delta` is not positive and finite.
 template <class P, class T, class G>
-typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction, const Eigen::MatrixBase<T>& target,
-                              Eigen::MatrixBase<G>& gradient, typename P::Scalar delta = 1,
-                              reduction how = reduction::mean) {
+typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction,
+                              const Eigen::MatrixBase<T>& target, Eigen::MatrixBase<G>& gradient,
+                              typename P::Scalar delta = 1, reduction how = reduction::mean) {
   using Scalar = typename P::Scalar;
   if (!(delta > 0) || !std::isfinite(delta))
     throw error(status::invalid_input, "huber_loss: delta must be positive and finite");
@@ -151,7 +158,8 @@ typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction, const Eige
 /// \brief \ref mse_loss returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> mse_loss(const Eigen::MatrixBase<P>& prediction,
-                                              const Eigen::MatrixBase<T>& target, reduction how = reduction::mean) {
+                                              const Eigen::MatrixBase<T>& target,
+                                              reduction how = reduction::mean) {
   loss_result<typename P::PlainObject> result{};
   result.value = mse_loss(prediction, target, result.gradient, how);
   return result;
@@ -160,7 +168,8 @@ loss_result<typename P::PlainObject> mse_loss(const Eigen::MatrixBase<P>& predic
 /// \brief \ref mae_loss returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> mae_loss(const Eigen::MatrixBase<P>& prediction,
-                                              const Eigen::MatrixBase<T>& target, reduction how = reduction::mean) {
+                                              const Eigen::MatrixBase<T>& target,
+                                              reduction how = reduction::mean) {
   loss_result<typename P::PlainObject> result{};
   result.value = mae_loss(prediction, target, result.gradient, how);
   return result;
@@ -169,7 +178,8 @@ loss_result<typename P::PlainObject> mae_loss(const Eigen::MatrixBase<P>& predic
 /// \brief \ref huber_loss returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> huber_loss(const Eigen::MatrixBase<P>& prediction,
-                                                const Eigen::MatrixBase<T>& target, typename P::Scalar delta = 1,
+                                                const Eigen::MatrixBase<T>& target,
+                                                typename P::Scalar delta = 1,
                                                 reduction how = reduction::mean) {
   loss_result<typename P::PlainObject> result{};
   result.value = huber_loss(prediction, target, result.gradient, delta, how);

@@ -7,7 +7,8 @@
 /// \f[
 ///   g_t = \nabla_\theta + \lambda \theta_{t-1}, \qquad
 ///   b_t = \begin{cases} g_t & t = 1 \\ \mu b_{t-1} + (1-\tau) g_t & t > 1 \end{cases}, \qquad
-///   \theta_t = \theta_{t-1} - \gamma \cdot \begin{cases} g_t + \mu b_t & \text{Nesterov} \\ b_t & \text{otherwise} \end{cases}
+///   \theta_t = \theta_{t-1} - \gamma \cdot \begin{cases} g_t + \mu b_t & \text{Nesterov} \\ b_t &
+///   \text{otherwise} \end{cases}
 /// \f]
 /// with learning rate \f$\gamma\f$, momentum \f$\mu\f$, dampening \f$\tau\f$ and weight
 /// decay \f$\lambda\f$. With \f$\mu = 0\f$ it is plain gradient descent.
@@ -30,8 +31,8 @@ struct sgd_options {
   Scalar learning_rate = Scalar(1e-2);  ///< \f$\gamma \ge 0\f$.
   Scalar momentum = Scalar(0);          ///< \f$\mu \ge 0\f$.
   Scalar dampening = Scalar(0);         ///< \f$\tau\f$; must be 0 with Nesterov.
-  Scalar weight_decay = Scalar(0);      ///< \f$\lambda \ge 0\f$ (coupled L2, added to the gradient).
-  bool nesterov = false;                ///< Nesterov momentum; needs momentum > 0 and dampening 0.
+  Scalar weight_decay = Scalar(0);  ///< \f$\lambda \ge 0\f$ (coupled L2, added to the gradient).
+  bool nesterov = false;            ///< Nesterov momentum; needs momentum > 0 and dampening 0.
 };
 
 /// \brief SGD on a flat parameter vector (PyTorch `torch.optim.SGD` semantics).
@@ -49,11 +50,14 @@ class sgd {
   /// \throws nde::error (`invalid_input`) for a negative or non-finite learning rate, negative
   /// momentum or weight decay, or Nesterov without momentum / with dampening.
   explicit sgd(Eigen::Index num_params, sgd_options<Scalar> options = {}) : m_options(options) {
-    const auto fail = [](const std::string& what) { throw error(status::invalid_input, "sgd: " + what); };
+    const auto fail = [](const std::string& what) {
+      throw error(status::invalid_input, "sgd: " + what);
+    };
     if (num_params < 0) fail("num_params must be non-negative");
     if (!(options.learning_rate >= 0) || !std::isfinite(options.learning_rate))
       fail("learning_rate must be >= 0 and finite");
-    if (!(options.momentum >= 0) || !std::isfinite(options.momentum)) fail("momentum must be >= 0 and finite");
+    if (!(options.momentum >= 0) || !std::isfinite(options.momentum))
+      fail("momentum must be >= 0 and finite");
     if (!(options.weight_decay >= 0) || !std::isfinite(options.weight_decay))
       fail("weight_decay must be >= 0 and finite");
     if (!std::isfinite(options.dampening)) fail("dampening must be finite");
@@ -69,7 +73,8 @@ class sgd {
   /// \throws nde::error (`invalid_input`) on a size mismatch.
   void step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
     if (parameters.size() != m_size || gradient.size() != m_size)
-      throw error(status::invalid_input, "sgd::step: parameters (" + std::to_string(parameters.size()) +
+      throw error(status::invalid_input, "sgd::step: parameters (" +
+                                             std::to_string(parameters.size()) +
                                              ") and gradient (" + std::to_string(gradient.size()) +
                                              ") must both have size " + std::to_string(m_size));
     const Scalar lr = m_options.learning_rate;
@@ -92,7 +97,8 @@ class sgd {
   /// \brief Current learning rate (changed by schedules through \ref set_learning_rate).
   [[nodiscard]] Scalar learning_rate() const noexcept { return m_options.learning_rate; }
   /// \brief Sets the learning rate for the following steps.
-  /// \throws nde::error if `learning_rate` is negative or not finite (0 is allowed, e.g. at the start of a warmup).
+  /// \throws nde::error if `learning_rate` is negative or not finite (0 is allowed, e.g. at the
+  /// start of a warmup).
   void set_learning_rate(Scalar learning_rate) {
     if (!(learning_rate >= 0) || !std::isfinite(learning_rate))
       throw error(status::invalid_input, "sgd: learning_rate must be >= 0 and finite");

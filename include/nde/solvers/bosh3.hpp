@@ -24,8 +24,8 @@ struct bosh3_tableau {
   static constexpr std::array<double, 4> b{2.0 / 9, 1.0 / 3, 4.0 / 9, 0.0};
   static constexpr std::array<double, 4> c{0.0, 0.5, 0.75, 1.0};
   /// b - b_hat with b_hat = (7/24, 1/4, 1/3, 1/8).
-  static constexpr std::array<double, 4> b_error{2.0 / 9 - 7.0 / 24, 1.0 / 3 - 1.0 / 4, 4.0 / 9 - 1.0 / 3,
-                                                 -1.0 / 8};
+  static constexpr std::array<double, 4> b_error{2.0 / 9 - 7.0 / 24, 1.0 / 3 - 1.0 / 4,
+                                                 4.0 / 9 - 1.0 / 3, -1.0 / 8};
 };
 
 /// \brief Bogacki–Shampine 3(2), adaptive, FSAL.

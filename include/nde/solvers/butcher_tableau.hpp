@@ -12,8 +12,10 @@
 /// | `std::array<double, s> b` | weights of the propagated solution |
 /// | `std::array<double, s> c` | nodes; `c[i] == sum_j a[i][j]` |
 /// | `bool fsal` | first same as last: `a[s-1] == b`, `c[s-1] == 1` |
-/// | optional `std::array<double, s> b_error`, `int error_order` | difference weights `b - b_hat` of the embedded method and the order of `b_hat` |
-/// | optional `int dense_degree`, `int dense_order`, `std::array<std::array<double, dense_degree>, s> dense` | continuous extension `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
+/// | optional `std::array<double, s> b_error`, `int error_order` | difference weights `b - b_hat`
+/// of the embedded method and the order of `b_hat` | | optional `int dense_degree`, `int
+/// dense_order`, `std::array<std::array<double, dense_degree>, s> dense` | continuous extension
+/// `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
 ///
 /// A user defines a new method the same way and gets `explicit_rk<my_tableau>`;
 /// `static_assert(nde::valid_tableau<my_tableau>())` reports a typo at compile time.
@@ -35,9 +37,9 @@ concept butcher_tableau = requires {
   Tableau::a[0][0];
   Tableau::b[0];
   Tableau::c[0];
-} && (Tableau::stages >= 1) &&
-    (std::tuple_size_v<std::remove_cvref_t<decltype(Tableau::b)>> ==
-     static_cast<std::size_t>(Tableau::stages));
+}
+&&(Tableau::stages >= 1) && (std::tuple_size_v<std::remove_cvref_t<decltype(Tableau::b)>> ==
+                             static_cast<std::size_t>(Tableau::stages));
 
 /// \brief The tableau has an embedded method: `b_error` (= b - b_hat) and `error_order`.
 template <class Tableau>
@@ -128,11 +130,13 @@ constexpr bool dense_consistent() {
 /// FSAL consistent, dense output consistent. Used in a `static_assert` by `explicit_rk`.
 template <butcher_tableau Tableau>
 constexpr bool valid_tableau() {
-  bool ok = detail::strictly_lower_triangular<Tableau>() && detail::rows_sum_to_nodes<Tableau>() &&
-            detail::absolute(detail::sum_of<Tableau>(Tableau::b) - 1.0) <= detail::tableau_tolerance &&
-            detail::fsal_consistent<Tableau>() && detail::dense_consistent<Tableau>();
+  bool ok =
+      detail::strictly_lower_triangular<Tableau>() && detail::rows_sum_to_nodes<Tableau>() &&
+      detail::absolute(detail::sum_of<Tableau>(Tableau::b) - 1.0) <= detail::tableau_tolerance &&
+      detail::fsal_consistent<Tableau>() && detail::dense_consistent<Tableau>();
   if constexpr (embedded_tableau<Tableau>) {
-    ok = ok && detail::absolute(detail::sum_of<Tableau>(Tableau::b_error)) <= detail::tableau_tolerance &&
+    ok = ok &&
+         detail::absolute(detail::sum_of<Tableau>(Tableau::b_error)) <= detail::tableau_tolerance &&
          Tableau::error_order >= 1 && Tableau::error_order < Tableau::order + 1;
   }
   return ok;

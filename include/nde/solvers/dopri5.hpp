@@ -16,8 +16,10 @@ namespace detail {
 
 /// Shampine's d_i (coefficient of θ²(1-θ)² in Hairer's DOPRI5 `CONTD5` form).
 inline constexpr std::array<double, 7> dopri5_shampine_d{
-    -12715105075.0 / 11282082432.0, 0.0, 87487479700.0 / 32700410799.0, -10690763975.0 / 1880347072.0,
-    701980252875.0 / 199316789632.0, -1453857185.0 / 822651844.0, 69997945.0 / 29380423.0};
+    -12715105075.0 / 11282082432.0,  0.0,
+    87487479700.0 / 32700410799.0,   -10690763975.0 / 1880347072.0,
+    701980252875.0 / 199316789632.0, -1453857185.0 / 822651844.0,
+    69997945.0 / 29380423.0};
 
 /// Converts Hairer's form y0 + θΔ + θ(1-θ)(h k1 - Δ) + θ²(1-θ)(2Δ - h k1 - h k7)
 /// + θ²(1-θ)² h Σ d_i k_i, with Δ = h Σ b_i k_i, into monomial weights of θ, θ², θ³, θ⁴.
@@ -52,11 +54,12 @@ struct dopri5_tableau {
       {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0, 0},
       {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0},
   }};
-  static constexpr std::array<double, 7> b{35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0};
+  static constexpr std::array<double, 7> b{35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784,
+                                           11.0 / 84,  0};
   static constexpr std::array<double, 7> c{0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
   /// b - b_hat, b_hat = (5179/57600, 0, 7571/16695, 393/640, -92097/339200, 187/2100, 1/40).
-  static constexpr std::array<double, 7> b_error{71.0 / 57600,      0,          -71.0 / 16695, 71.0 / 1920,
-                                                 -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+  static constexpr std::array<double, 7> b_error{
+      71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
   static constexpr int dense_degree = 4;
   static constexpr int dense_order = 4;
   static constexpr std::array<std::array<double, 4>, 7> dense = detail::dopri5_dense(b);

@@ -61,7 +61,8 @@ constexpr int dense_order_of() {
 
 /// Horner evaluation of Σ_j c_j θ^j into `out` (no allocation).
 template <class Coefficients, class Scalar, class State>
-void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Scalar theta, State& out) {
+void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Scalar theta,
+                         State& out) {
   out = coefficients[count - 1];
   for (std::size_t j = count - 1; j-- > 0;) {
     out *= theta;
@@ -87,15 +88,17 @@ class explicit_rk {
                 "must sum to b at theta = 1");
 
  public:
-  using tableau = Tableau;                                          ///< The coefficients.
-  static constexpr int stages = Tableau::stages;                    ///< s.
-  static constexpr int order = Tableau::order;                      ///< Order of `y1`.
-  static constexpr bool fsal = Tableau::fsal;                       ///< Last stage is f(t1, y1).
-  static constexpr bool adaptive = embedded_tableau<Tableau>;       ///< Has an error estimate.
-  static constexpr int error_order = detail::error_order_of<Tableau>();  ///< Order of b_hat (0: none).
-  static constexpr bool native_dense = dense_tableau<Tableau>;      ///< Own continuous extension.
+  using tableau = Tableau;                                     ///< The coefficients.
+  static constexpr int stages = Tableau::stages;               ///< s.
+  static constexpr int order = Tableau::order;                 ///< Order of `y1`.
+  static constexpr bool fsal = Tableau::fsal;                  ///< Last stage is f(t1, y1).
+  static constexpr bool adaptive = embedded_tableau<Tableau>;  ///< Has an error estimate.
+  static constexpr int error_order =
+      detail::error_order_of<Tableau>();                        ///< Order of b_hat (0: none).
+  static constexpr bool native_dense = dense_tableau<Tableau>;  ///< Own continuous extension.
   static constexpr int dense_degree = detail::dense_degree_of<Tableau>();  ///< Polynomial degree.
-  static constexpr int dense_order = detail::dense_order_of<Tableau>();    ///< Order of the interpolant.
+  static constexpr int dense_order =
+      detail::dense_order_of<Tableau>();  ///< Order of the interpolant.
 
   /// \brief Buffers for one integration; after `step`, `k[i]` is the derivative at stage i.
   /// \tparam State the state type (column vector, or matrix of batched columns).
@@ -148,7 +151,8 @@ class explicit_rk {
       State& argument = (fsal && i == stages - 1) ? y1 : ws.stage;
       argument = y0;
       for (int j = 0; j < i; ++j)
-        if (Tableau::a[i][j] != 0.0) argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.k[j];
+        if (Tableau::a[i][j] != 0.0)
+          argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.k[j];
       const T t_stage = Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
       detail::evaluate(f, t_stage, static_cast<const State&>(argument), ws.k[i]);
     }
@@ -161,7 +165,8 @@ class explicit_rk {
     if constexpr (adaptive) {
       ws.y_error.setZero();
       for (int j = 0; j < stages; ++j)
-        if (Tableau::b_error[j] != 0.0) ws.y_error += (h * static_cast<scalar>(Tableau::b_error[j])) * ws.k[j];
+        if (Tableau::b_error[j] != 0.0)
+          ws.y_error += (h * static_cast<scalar>(Tableau::b_error[j])) * ws.k[j];
       finite = finite && ws.y_error.allFinite();
     }
     if constexpr (fsal) finite = finite && ws.k[stages - 1].allFinite();
@@ -216,7 +221,8 @@ class explicit_rk {
         State& c = coefficients[static_cast<std::size_t>(j) + 1];
         c.setZero(y0.rows(), y0.cols());
         for (int i = 0; i < stages; ++i)
-          if (Tableau::dense[i][j] != 0.0) c += (h * static_cast<scalar>(Tableau::dense[i][j])) * ws.k[i];
+          if (Tableau::dense[i][j] != 0.0)
+            c += (h * static_cast<scalar>(Tableau::dense[i][j])) * ws.k[i];
       }
     } else {
       // Cubic Hermite through (y0, h f0) and (y1, h f1), expanded in monomials of θ.

@@ -23,7 +23,8 @@ enum class error_norm {
 
 /// \brief A user norm of the scaled error matrix (rows: state components, columns: batch).
 /// Called once per step with a preallocated matrix; it must return a non-negative number.
-using custom_error_norm = std::function<double(const Eigen::Ref<const Eigen::MatrixXd>& scaled_error)>;
+using custom_error_norm =
+    std::function<double(const Eigen::Ref<const Eigen::MatrixXd>& scaled_error)>;
 
 /// \brief A tolerance: one number for every component, or one per state component (row).
 ///
@@ -43,7 +44,9 @@ class tolerance {
   [[nodiscard]] bool is_per_component() const noexcept { return m_is_per_component; }
 
   /// \brief Number of per-component values (0 for a scalar tolerance).
-  [[nodiscard]] Eigen::Index size() const noexcept { return m_is_per_component ? m_per_component.size() : 0; }
+  [[nodiscard]] Eigen::Index size() const noexcept {
+    return m_is_per_component ? m_per_component.size() : 0;
+  }
 
   /// \brief Tolerance of component (row) `i`.
   [[nodiscard]] double operator[](Eigen::Index i) const {
@@ -52,7 +55,8 @@ class tolerance {
 
   /// \brief Smallest value (for validation).
   [[nodiscard]] double min() const {
-    return m_is_per_component ? (m_per_component.size() ? m_per_component.minCoeff() : 0.0) : m_scalar;
+    return m_is_per_component ? (m_per_component.size() ? m_per_component.minCoeff() : 0.0)
+                              : m_scalar;
   }
 
   /// \brief True when every value is finite.
@@ -72,16 +76,17 @@ namespace detail {
 /// the scaled error is written into `scratch` (preallocated by the caller) first.
 /// Returns NaN if the error has a NaN (so the caller rejects the step).
 template <state State>
-double scaled_error_norm(const State& error, const State& y0, const State& y1, const tolerance& rtol,
-                         const tolerance& atol, error_norm norm, const custom_error_norm& custom,
-                         Eigen::MatrixXd& scratch) {
+double scaled_error_norm(const State& error, const State& y0, const State& y1,
+                         const tolerance& rtol, const tolerance& atol, error_norm norm,
+                         const custom_error_norm& custom, Eigen::MatrixXd& scratch) {
   const Eigen::Index rows = error.rows();
   const Eigen::Index cols = error.cols();
   double accumulated = 0.0;
   bool saw_nan = false;
   for (Eigen::Index j = 0; j < cols; ++j) {
     for (Eigen::Index i = 0; i < rows; ++i) {
-      const double size = std::max(std::abs(static_cast<double>(y0(i, j))), std::abs(static_cast<double>(y1(i, j))));
+      const double size = std::max(std::abs(static_cast<double>(y0(i, j))),
+                                   std::abs(static_cast<double>(y1(i, j))));
       const double scaled = static_cast<double>(error(i, j)) / (atol[i] + rtol[i] * size);
       if (std::isnan(scaled)) saw_nan = true;
       if (custom) {
@@ -95,7 +100,8 @@ double scaled_error_norm(const State& error, const State& y0, const State& y1, c
   }
   if (saw_nan) return std::numeric_limits<double>::quiet_NaN();
   if (custom) return custom(scratch);
-  if (norm == error_norm::rms) return rows * cols == 0 ? 0.0 : std::sqrt(accumulated / static_cast<double>(rows * cols));
+  if (norm == error_norm::rms)
+    return rows * cols == 0 ? 0.0 : std::sqrt(accumulated / static_cast<double>(rows * cols));
   return accumulated;
 }
 

@@ -27,17 +27,17 @@ namespace nde {
 /// All times are in the unit of the solve's time variable; `dt0`, `dtmin`, `dtmax` are
 /// magnitudes (the sign comes from `t1 - t0`).
 struct pi_controller {
-  tolerance rtol = 1e-6;                              ///< Relative tolerance (scalar or per component), ≥ 0.
-  tolerance atol = 1e-9;                              ///< Absolute tolerance (scalar or per component), ≥ 0.
-  error_norm norm = error_norm::rms;                  ///< Norm of the scaled error.
-  custom_error_norm custom_norm{};                    ///< If set, replaces `norm`.
-  double safety = 0.9;                                ///< Safety factor in (0, 1].
-  double min_factor = 0.2;                            ///< Smallest step ratio, in (0, 1].
-  double max_factor = 10.0;                           ///< Largest step ratio, ≥ 1.
-  double beta1 = 0.85;                                ///< Exponent numerator on the current error.
-  double beta2 = 0.2;                                 ///< Exponent numerator on the previous error (0: plain I controller).
-  double dt0 = 0.0;                                   ///< Initial step magnitude; 0 selects it automatically.
-  double dtmin = 0.0;                                 ///< Smallest allowed step magnitude.
+  tolerance rtol = 1e-6;              ///< Relative tolerance (scalar or per component), ≥ 0.
+  tolerance atol = 1e-9;              ///< Absolute tolerance (scalar or per component), ≥ 0.
+  error_norm norm = error_norm::rms;  ///< Norm of the scaled error.
+  custom_error_norm custom_norm{};    ///< If set, replaces `norm`.
+  double safety = 0.9;                ///< Safety factor in (0, 1].
+  double min_factor = 0.2;            ///< Smallest step ratio, in (0, 1].
+  double max_factor = 10.0;           ///< Largest step ratio, ≥ 1.
+  double beta1 = 0.85;                ///< Exponent numerator on the current error.
+  double beta2 = 0.2;  ///< Exponent numerator on the previous error (0: plain I controller).
+  double dt0 = 0.0;    ///< Initial step magnitude; 0 selects it automatically.
+  double dtmin = 0.0;  ///< Smallest allowed step magnitude.
   double dtmax = std::numeric_limits<double>::infinity();  ///< Largest allowed step magnitude.
 };
 
@@ -73,19 +73,24 @@ inline double pi_reject_factor(const pi_controller& c, pi_state& s, double err, 
 /// h1 = (0.01 / max(‖f0‖, ‖y''‖))^(1/k), h = min(100 h0, h1). One evaluation of f;
 /// `scratch_y` and `scratch_f` are caller-owned buffers sized like y0.
 template <class F, time_scalar T, state State>
-double initial_step(F& f, T t0, const State& y0, const State& f0, T direction, int k, const pi_controller& c,
-                    State& scratch_y, State& scratch_f, Eigen::MatrixXd& scratch_norm) {
+double initial_step(F& f, T t0, const State& y0, const State& f0, T direction, int k,
+                    const pi_controller& c, State& scratch_y, State& scratch_f,
+                    Eigen::MatrixXd& scratch_norm) {
   using scalar = scalar_of_t<State>;
   // The scale uses |y0| only: passing y0 twice makes max(|y0|, |y1|) = |y0|.
-  const double d0 = scaled_error_norm(y0, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm);
-  const double d1 = scaled_error_norm(f0, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm);
+  const double d0 =
+      scaled_error_norm(y0, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm);
+  const double d1 =
+      scaled_error_norm(f0, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm);
   double h0 = (d0 < 1e-10 || d1 < 1e-10) ? 1e-6 : 0.01 * d0 / d1;
   h0 = std::min(h0, c.dtmax);
   scratch_y = y0 + static_cast<scalar>(direction * static_cast<T>(h0)) * f0;
-  detail::evaluate(f, static_cast<T>(t0 + direction * static_cast<T>(h0)), static_cast<const State&>(scratch_y),
-                   scratch_f);
+  detail::evaluate(f, static_cast<T>(t0 + direction * static_cast<T>(h0)),
+                   static_cast<const State&>(scratch_y), scratch_f);
   scratch_y = scratch_f - f0;
-  const double d2 = scaled_error_norm(scratch_y, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm) / h0;
+  const double d2 =
+      scaled_error_norm(scratch_y, y0, y0, c.rtol, c.atol, c.norm, c.custom_norm, scratch_norm) /
+      h0;
   if (!std::isfinite(d2)) return std::max(c.dtmin, h0 * 1e-3);
   const double larger = std::max(d1, d2);
   const double h1 = larger <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / larger, 1.0 / k);

@@ -44,8 +44,8 @@ struct backsolve_system {
     auto g_dot = dz.tail(dz.size() - 2 * m);
     g_dot.setZero();
     if constexpr (value_and_vjp_field<Field, T, State>) {
-      field->value_and_vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), f, a_y,
-                           params_ref<scalar>(g_dot));
+      field->value_and_vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), f,
+                           a_y, params_ref<scalar>(g_dot));
     } else {
       (*field)(t, static_cast<const State&>(y), theta, f);
       field->vjp(t, static_cast<const State&>(y), theta, static_cast<const State&>(a), a_y,
@@ -71,7 +71,8 @@ struct interpolating_system {
 
   void operator()(T t, const flat_vector<scalar>& z, flat_vector<scalar>& dz) {
     const Eigen::Index m = y.size();
-    if (forward->evaluate(t, y) != status::success) y.setConstant(std::numeric_limits<scalar>::quiet_NaN());
+    if (forward->evaluate(t, y) != status::success)
+      y.setConstant(std::numeric_limits<scalar>::quiet_NaN());
     unflatten(z.segment(0, m), a);
     auto g_dot = dz.tail(dz.size() - m);
     g_dot.setZero();

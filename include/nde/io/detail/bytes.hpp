@@ -53,7 +53,8 @@ class byte_reader {
   template <class Unsigned>
   static Unsigned load(const std::uint8_t* data) noexcept {
     Unsigned value = 0;
-    for (std::size_t i = 0; i < sizeof(Unsigned); ++i) value |= static_cast<Unsigned>(Unsigned(data[i]) << (8 * i));
+    for (std::size_t i = 0; i < sizeof(Unsigned); ++i)
+      value |= static_cast<Unsigned>(Unsigned(data[i]) << (8 * i));
     return value;
   }
 
@@ -65,7 +66,8 @@ class byte_reader {
 template <class Unsigned>
 void put_le(std::vector<std::uint8_t>& out, Unsigned value) {
   static_assert(std::is_unsigned_v<Unsigned>);
-  for (std::size_t i = 0; i < sizeof(Unsigned); ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+  for (std::size_t i = 0; i < sizeof(Unsigned); ++i)
+    out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
 }
 
 /// Bit pattern of a float/double as the unsigned integer of the same width.
@@ -95,14 +97,16 @@ inline constexpr std::array<std::uint32_t, 256> crc32_table = [] {
 }();
 
 /// CRC-32 of `bytes`, continuing from `previous` (0 for a fresh checksum).
-inline std::uint32_t crc32(std::span<const std::uint8_t> bytes, std::uint32_t previous = 0) noexcept {
+inline std::uint32_t crc32(std::span<const std::uint8_t> bytes,
+                           std::uint32_t previous = 0) noexcept {
   std::uint32_t c = previous ^ 0xFFFFFFFFU;
   for (const std::uint8_t b : bytes) c = crc32_table[(c ^ b) & 0xFFU] ^ (c >> 8);
   return c ^ 0xFFFFFFFFU;
 }
 
 /// a * b if it does not exceed `limit`, else false (never overflows).
-inline bool checked_multiply(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uint64_t& result) noexcept {
+inline bool checked_multiply(std::uint64_t a, std::uint64_t b, std::uint64_t limit,
+                             std::uint64_t& result) noexcept {
   if (a != 0 && b > limit / a) return false;
   result = a * b;
   return result <= limit;

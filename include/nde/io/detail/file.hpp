@@ -64,19 +64,24 @@ struct no_fault {
 /// Replaces `path` by `bytes` atomically; throws `nde::error` on failure, leaving the
 /// old file (if any) as it was and removing the temporary file.
 template <class Fault = no_fault>
-void atomic_write_file(const std::filesystem::path& path, std::span<const std::uint8_t> bytes, Fault&& fault = {}) {
+void atomic_write_file(const std::filesystem::path& path, std::span<const std::uint8_t> bytes,
+                       Fault&& fault = {}) {
   constexpr std::size_t chunk = std::size_t{1} << 16;
-  const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const std::filesystem::path directory =
+      path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
 #if NDE_IO_HAVE_POSIX
   std::filesystem::path temporary;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    temporary = directory / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                             std::to_string(attempt));
+    temporary = directory / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) +
+                             "-" + std::to_string(attempt));
     fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) throw_io("cannot create temporary file '" + temporary.string() + "'", errno);
+    if (fd < 0 && errno != EEXIST)
+      throw_io("cannot create temporary file '" + temporary.string() + "'", errno);
   }
-  if (fd < 0) throw error(status::invalid_input, "cannot create a temporary file next to '" + path.string() + "'");
+  if (fd < 0)
+    throw error(status::invalid_input,
+                "cannot create a temporary file next to '" + path.string() + "'");
   try {
     std::size_t written = 0;
     while (written < bytes.size()) {
@@ -112,12 +117,16 @@ void atomic_write_file(const std::filesystem::path& path, std::span<const std::u
   try {
     {
       std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-      if (!out) throw error(status::invalid_input, "cannot create temporary file '" + temporary.string() + "'");
+      if (!out)
+        throw error(status::invalid_input,
+                    "cannot create temporary file '" + temporary.string() + "'");
       std::size_t written = 0;
       while (written < bytes.size()) {
         const std::size_t want = std::min(chunk, bytes.size() - written);
-        out.write(reinterpret_cast<const char*>(bytes.data() + written), static_cast<std::streamsize>(want));
-        if (!out) throw error(status::invalid_input, "write to '" + temporary.string() + "' failed");
+        out.write(reinterpret_cast<const char*>(bytes.data() + written),
+                  static_cast<std::streamsize>(want));
+        if (!out)
+          throw error(status::invalid_input, "write to '" + temporary.string() + "' failed");
         written += want;
         fault(written);
       }
@@ -126,7 +135,9 @@ void atomic_write_file(const std::filesystem::path& path, std::span<const std::u
     }
     std::error_code code;
     std::filesystem::rename(temporary, path, code);
-    if (code) throw error(status::invalid_input, "cannot rename '" + temporary.string() + "': " + code.message());
+    if (code)
+      throw error(status::invalid_input,
+                  "cannot rename '" + temporary.string() + "': " + code.message());
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);

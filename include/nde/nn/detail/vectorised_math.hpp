@@ -73,10 +73,13 @@ EIGEN_STRONG_INLINE Packet exp_core(const Packet& y) {
   const scalar shifter = is_double ? scalar(0x1.8p52) : scalar(0x1.8p23);
   const Packet shift = packet_math::pset1<Packet>(shifter);
   const Packet k = packet_math::psub(
-      packet_math::pmadd(y, packet_math::pset1<Packet>(scalar(1.4426950408889634074)), shift), shift);
+      packet_math::pmadd(y, packet_math::pset1<Packet>(scalar(1.4426950408889634074)), shift),
+      shift);
   // ln 2 = high + low with `high` short enough that k·high is exact (Cephes' split).
-  Packet r = packet_math::psub(y, packet_math::pmul(k, packet_math::pset1<Packet>(scalar(0.693145751953125))));
-  r = packet_math::psub(r, packet_math::pmul(k, packet_math::pset1<Packet>(scalar(1.42860682030941723212e-6))));
+  Packet r = packet_math::psub(
+      y, packet_math::pmul(k, packet_math::pset1<Packet>(scalar(0.693145751953125))));
+  r = packet_math::psub(
+      r, packet_math::pmul(k, packet_math::pset1<Packet>(scalar(1.42860682030941723212e-6))));
   Packet exp_r;
   if constexpr (is_double) {
     // Cephes exp.c rational form e^r = 1 + 2rP(r²)/(Q(r²) − rP(r²)) (relative error
@@ -91,14 +94,16 @@ EIGEN_STRONG_INLINE Packet exp_core(const Packet& y) {
     q = packet_math::pmadd(q, r2, packet_math::pset1<Packet>(scalar(2.27265548208155028766e-1)));
     q = packet_math::pmadd(q, r2, packet_math::pset1<Packet>(scalar(2.00000000000000000009e0)));
     const Packet ratio = packet_math::pdiv(p, packet_math::psub(q, p));
-    exp_r = packet_math::pmadd(packet_math::pset1<Packet>(scalar(2)), ratio, packet_math::pset1<Packet>(scalar(1)));
+    exp_r = packet_math::pmadd(packet_math::pset1<Packet>(scalar(2)), ratio,
+                               packet_math::pset1<Packet>(scalar(1)));
   } else {
     // Taylor polynomial of degree 8 (truncation 5e-9 relative), Horner form.
-    constexpr double inverse_factorials[9] = {1.0,       1.0,        1.0 / 2,    1.0 / 6,    1.0 / 24,
-                                              1.0 / 120, 1.0 / 720,  1.0 / 5040, 1.0 / 40320};
+    constexpr double inverse_factorials[9] = {
+        1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320};
     exp_r = packet_math::pset1<Packet>(scalar(inverse_factorials[8]));
     for (int j = 7; j >= 0; --j) {
-      exp_r = packet_math::pmadd(exp_r, r, packet_math::pset1<Packet>(scalar(inverse_factorials[j])));
+      exp_r =
+          packet_math::pmadd(exp_r, r, packet_math::pset1<Packet>(scalar(inverse_factorials[j])));
     }
   }
   return packet_math::pmul(exp_r, exp2_integer(k));
@@ -133,7 +138,8 @@ EIGEN_STRONG_INLINE Packet tanh(const Packet& x) {
   const Packet one = packet_math::pset1<Packet>(scalar(1));
   const Packet magnitude = packet_math::pabs(x);
   const Packet sign = packet_math::pand(x, packet_math::pset1<Packet>(scalar(-0.0)));
-  const Packet saturation = packet_math::pset1<Packet>(std::is_same_v<scalar, double> ? scalar(20) : scalar(10));
+  const Packet saturation =
+      packet_math::pset1<Packet>(std::is_same_v<scalar, double> ? scalar(20) : scalar(10));
   const Packet clamped = packet_math::pmin(magnitude, saturation);
 
   const Packet e = exp_core(packet_math::padd(clamped, clamped));
@@ -147,8 +153,8 @@ EIGEN_STRONG_INLINE Packet tanh(const Packet& x) {
   q = packet_math::pmadd(q, s, packet_math::pset1<Packet>(scalar(4.84406305325125486048e3)));
 
   const Packet large = packet_math::pcmp_lt(packet_math::pset1<Packet>(scalar(0.625)), magnitude);
-  const Packet numerator = packet_math::pselect(large, packet_math::psub(e, one),
-                                                packet_math::pmul(magnitude, packet_math::pmadd(s, p, q)));
+  const Packet numerator = packet_math::pselect(
+      large, packet_math::psub(e, one), packet_math::pmul(magnitude, packet_math::pmadd(s, p, q)));
   const Packet denominator = packet_math::pselect(large, packet_math::padd(e, one), q);
   const Packet result = packet_math::pdiv(numerator, denominator);
   return packet_math::por(propagate_nan(x, result), sign);
@@ -173,7 +179,8 @@ EIGEN_STRONG_INLINE Packet softplus(const Packet& x) {
   using scalar = packet_scalar<Packet>;
   const Packet zero = packet_math::pset1<Packet>(scalar(0));
   const Packet positive = packet_math::pselect(packet_math::pcmp_lt(zero, x), x, zero);
-  const Packet tail = packet_math::generic_plog1p(exp_full_range(packet_math::pnegate(packet_math::pabs(x))));
+  const Packet tail =
+      packet_math::generic_plog1p(exp_full_range(packet_math::pnegate(packet_math::pabs(x))));
   return propagate_nan(x, packet_math::padd(positive, tail));
 }
 
@@ -187,12 +194,16 @@ EIGEN_STRONG_INLINE Packet silu(const Packet& x) {
   Packet result = packet_math::pmul(x, s);
   const Packet tiny = packet_math::pcmp_lt(x, packet_math::pset1<Packet>(-exp_limit<scalar>()));
   if (packet_math::predux_any(tiny)) {
-    const Packet half = exp_full_range(packet_math::pmul(packet_math::pset1<Packet>(scalar(0.5)), x));
-    result = packet_math::pselect(tiny, packet_math::pmul(packet_math::pmul(x, half), half), result);
+    const Packet half =
+        exp_full_range(packet_math::pmul(packet_math::pset1<Packet>(scalar(0.5)), x));
+    result =
+        packet_math::pselect(tiny, packet_math::pmul(packet_math::pmul(x, half), half), result);
   }
-  const Packet minus_infinity = packet_math::pset1<Packet>(-std::numeric_limits<scalar>::infinity());
+  const Packet minus_infinity =
+      packet_math::pset1<Packet>(-std::numeric_limits<scalar>::infinity());
   const Packet at_minus_infinity = packet_math::pcmp_eq(x, minus_infinity);
-  return propagate_nan(x, packet_math::pselect(at_minus_infinity, packet_math::pset1<Packet>(scalar(-0.0)), result));
+  return propagate_nan(
+      x, packet_math::pselect(at_minus_infinity, packet_math::pset1<Packet>(scalar(-0.0)), result));
 }
 
 /// elu(x) = x for x > 0, α(eˣ − 1) otherwise; eˣ − 1 by Kahan's expm1 (Eigen's
@@ -202,7 +213,8 @@ EIGEN_STRONG_INLINE Packet elu(const Packet& x, const Packet& alpha) {
   using scalar = packet_scalar<Packet>;
   const Packet zero = packet_math::pset1<Packet>(scalar(0));
   // Clamping keeps expm1 away from its overflow branch on the side it is not used.
-  const Packet negative_part = packet_math::pmul(alpha, packet_math::generic_expm1(packet_math::pmin(x, zero)));
+  const Packet negative_part =
+      packet_math::pmul(alpha, packet_math::generic_expm1(packet_math::pmin(x, zero)));
   return propagate_nan(x, packet_math::pselect(packet_math::pcmp_lt(zero, x), x, negative_part));
 }
 
@@ -219,7 +231,8 @@ template <class Packet>
 EIGEN_STRONG_INLINE Packet positive_indicator(const Packet& x) {
   using scalar = packet_scalar<Packet>;
   const Packet zero = packet_math::pset1<Packet>(scalar(0));
-  return packet_math::pselect(packet_math::pcmp_lt(zero, x), packet_math::pset1<Packet>(scalar(1)), zero);
+  return packet_math::pselect(packet_math::pcmp_lt(zero, x), packet_math::pset1<Packet>(scalar(1)),
+                              zero);
 }
 
 }  // namespace nde::nn::detail
