@@ -25,7 +25,10 @@ namespace nde {
 /// `ġ = -aᵀ ∂f/∂θ`; at each output time t_i it adds dL/dy(t_i) to `a` and resets `y` to the
 /// stored forward output (so drift does not carry across intervals). Memory O(n + p).
 struct backsolve_adjoint {
-  /// Tolerances and limits of the backward solve (the "adjoint tolerances"). Used with
+  /// Tolerances and limits of the backward solve (the "adjoint tolerances"). The backward
+  /// error norm is the largest RMS of the blocks y, a, g (torchdiffeq's mixed norm), so the
+  /// many parameter components do not dilute the few state ones; `norm`/`custom_norm` of this
+  /// controller are replaced by it. Used with
   /// adaptive methods; a method without an error estimate steps backward with the forward
   /// pass's constant step instead.
   pi_controller controller{.rtol = 1e-6, .atol = 1e-9};
@@ -42,7 +45,8 @@ struct backsolve_adjoint {
 /// Memory: the outputs plus one interval's dense solution.
 struct checkpointed_adjoint {
   /// Tolerances and limits of the backward `[a, g]` solve (adaptive methods; others step
-  /// backward with the forward pass's constant step).
+  /// backward with the forward pass's constant step). Error norm: the largest RMS of the
+  /// blocks a and g (a alone with the seminorm).
   pi_controller controller{.rtol = 1e-6, .atol = 1e-9};
   bool seminorm = true;             ///< Leave `g` out of the backward error norm.
   std::int64_t max_steps = 100000;  ///< Step budget of each backward interval solve.

@@ -332,16 +332,18 @@ class neural_ode {
     into.peak_stored_states = std::max(into.peak_stored_states, s.peak_stored_states);
   }
 
-  // Adaptive methods solve the adjoint with the adjoint tolerances; a method without an error
-  // estimate (rk4, euler, ...) takes the forward pass's constant step backward.
+  // Adaptive methods solve the adjoint with the adjoint tolerances under the block norm
+  // (largest per-block RMS; the seminorm drops the last block, the parameter integral). A
+  // method without an error estimate (rk4, euler, ...) takes the forward constant step backward.
   template <class Continuous>
   step_size_controller adjoint_controller(const Continuous& method,
-                                          Eigen::Index leading_rows) const {
+                                          std::array<Eigen::Index, 3> blocks,
+                                          std::size_t count) const {
     if constexpr (!Method::adaptive) {
       return m_options.controller;
     } else {
       pi_controller c = method.controller;
-      if (method.seminorm) c.custom_norm = detail::leading_rms{leading_rows};
+      c.custom_norm = detail::block_rms{blocks, method.seminorm ? count - 1 : count};
       return c;
     }
   }
@@ -367,7 +369,7 @@ class neural_ode {
     State a = cot.back();
     z.tail(p).setZero();
     const solve_options opts{.save_at = save_at::final_time(),
-                             .controller = adjoint_controller(m_gradient, 2 * m),
+                             .controller = adjoint_controller(m_gradient, {m, m, p}, 3),
                              .max_steps = m_gradient.max_steps};
     integrator<Method, flat_type, T> solver(m_method, z);
     for (std::size_t i = r.ys.size() - 1; i > 0; --i) {
@@ -404,7 +406,7 @@ class neural_ode {
     State a = cot.back();
     z.tail(p).setZero();
     const solve_options opts{.save_at = save_at::final_time(),
-                             .controller = adjoint_controller(m_gradient, m),
+                             .controller = adjoint_controller(m_gradient, {m, p, 0}, 2),
                              .max_steps = m_gradient.max_steps};
     integrator<Method, flat_type, T> solver(m_method, z);
     auto f = bound_field();

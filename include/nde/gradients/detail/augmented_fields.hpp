@@ -9,6 +9,7 @@
 
 #include <Eigen/Core>
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 
@@ -85,14 +86,26 @@ struct interpolating_system {
   }
 };
 
-/// Seminorm of Kidger, Chen & Lyons (2021): the RMS of the scaled error over the first
-/// `rows` components only (y and a), leaving the parameter integral g out.
-struct leading_rms {
-  Eigen::Index rows;
+/// Error norm of an augmented adjoint state made of consecutive blocks (y, a, g): the largest
+/// per-block RMS of the scaled error, as torchdiffeq's mixed norm, so that the p parameter
+/// components do not dilute the few state components. With `blocks` one less than the number of
+/// blocks it is the seminorm of Kidger, Chen & Lyons (2021): the parameter integral g, which
+/// never feeds back into the dynamics, is left out.
+struct block_rms {
+  std::array<Eigen::Index, 3> sizes{};  ///< Block lengths, in order.
+  std::size_t blocks = 0;               ///< How many leading blocks the norm measures.
   double operator()(const Eigen::Ref<const Eigen::MatrixXd>& scaled) const {
-    if (rows == 0) return 0.0;
-    const auto head = scaled.col(0).head(rows);
-    return std::sqrt(head.squaredNorm() / static_cast<double>(rows));
+    double norm = 0.0;
+    Eigen::Index start = 0;
+    for (std::size_t b = 0; b < blocks; ++b) {
+      if (sizes[b] > 0) {
+        const double rms = std::sqrt(scaled.col(0).segment(start, sizes[b]).squaredNorm() /
+                                     static_cast<double>(sizes[b]));
+        if (!(rms <= norm)) norm = rms;  // also propagates NaN
+      }
+      start += sizes[b];
+    }
+    return norm;
   }
 };
 
