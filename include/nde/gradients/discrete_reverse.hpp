@@ -84,63 +84,40 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
                                            rk_reverse_workspace<Tableau, State>& ws) {
   using scalar = scalar_of_t<State>;
   constexpr int s = Tableau::stages;
-  if constexpr (stage_cached_field<Field, T, State>) {
-    const auto h = static_cast<scalar>(t1 - t0);
-    const T h_time = t1 - t0;
-    auto stage_time = [&](int i) {
-      return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
-    };
-    std::size_t rhs = 0;
-    // Replay the used stages exactly as the engine formed them (same operations, same order;
-    // a stage nothing reads, like dopri5's FSAL stage, is skipped).
-    for (int i = 0; i < s; ++i) {
-      if (!detail::stage_is_used<Tableau>(i)) continue;
-      State& argument = ws.stage_arguments[i];
-      argument = y0;
-      for (int j = 0; j < i; ++j)
-        if (Tableau::a[i][j] != 0.0)
-          argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.forward.k[j];
-      const T t_stage = i == 0 ? t0 : stage_time(i);
-      field.evaluate_for_vjp(static_cast<std::size_t>(i), t_stage,
-                             static_cast<const State&>(argument), theta, ws.forward.k[i]);
-      ++rhs;
-    }
-    for (int i = 0; i < s; ++i) {
-      if (Tableau::b[i] != 0.0) {
-        ws.stage_cotangent[i].noalias() = (h * static_cast<scalar>(Tableau::b[i])) * y_bar;
-      } else {
-        ws.stage_cotangent[i].setZero();
-      }
-    }
-    ws.accumulated = y_bar;
-    std::size_t vjps = 0;
-    for (int i = s - 1; i >= 0; --i) {
-      if (!detail::stage_is_used<Tableau>(i)) continue;
-      const T t_stage = i == 0 ? t0 : stage_time(i);
-      field.vjp_from(static_cast<std::size_t>(i), t_stage,
-                     static_cast<const State&>(ws.stage_arguments[i]), theta,
-                     static_cast<const State&>(ws.stage_cotangent[i]), ws.argument_cotangent,
-                     theta_bar);
-      ++vjps;
-      ws.accumulated += ws.argument_cotangent;
-      for (int j = 0; j < i; ++j)
-        if (Tableau::a[i][j] != 0.0)
-          ws.stage_cotangent[j] +=
-              (h * static_cast<scalar>(Tableau::a[i][j])) * ws.argument_cotangent;
-    }
-    y_bar.swap(ws.accumulated);
-    return {rhs, vjps};
-  }
-  const explicit_rk<Tableau> method{};
-  std::size_t rhs = 0;
-  auto f = [&](T t, const State& y, State& dydt) {
-    ++rhs;
-    field(t, y, theta, dydt);
-  };
-  method.init(f, t0, y0, ws.forward);
-  method.step(f, t0, t1, y0, ws.y1, ws.forward);
+  constexpr bool cached = stage_cached_field<Field, T, State>;
   const auto h = static_cast<scalar>(t1 - t0);
   const T h_time = t1 - t0;
+  auto stage_time = [&](int i) {
+    return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
+  };
+  // Y_i exactly as the engine forms it (same operations, same order), from the replayed k_j.
+  auto form_argument = [&](int i, State& argument) {
+    argument = y0;
+    for (int j = 0; j < i; ++j)
+      if (Tableau::a[i][j] != 0.0)
+        argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.forward.k[j];
+  };
+
+  std::size_t rhs = 0;
+  if constexpr (cached) {
+    // Only the used stages (not dopri5's FSAL stage), each keeping its forward values.
+    for (int i = 0; i < s; ++i) {
+      if (!detail::stage_is_used<Tableau>(i)) continue;
+      form_argument(i, ws.stage_arguments[i]);
+      field.evaluate_for_vjp(static_cast<std::size_t>(i), stage_time(i),
+                             static_cast<const State&>(ws.stage_arguments[i]), theta,
+                             ws.forward.k[i]);
+      ++rhs;
+    }
+  } else {
+    const explicit_rk<Tableau> method{};
+    auto f = [&](T t, const State& y, State& dydt) {
+      ++rhs;
+      field(t, y, theta, dydt);
+    };
+    method.init(f, t0, y0, ws.forward);
+    method.step(f, t0, t1, y0, ws.y1, ws.forward);
+  }
 
   for (int i = 0; i < s; ++i) {
     if (Tableau::b[i] != 0.0) {
@@ -153,14 +130,16 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
   std::size_t vjps = 0;
   for (int i = s - 1; i >= 0; --i) {
     if (!detail::stage_is_used<Tableau>(i)) continue;
-    // Y_i exactly as the engine formed it (same operations, same order).
-    ws.stage_argument = y0;
-    for (int j = 0; j < i; ++j)
-      if (Tableau::a[i][j] != 0.0)
-        ws.stage_argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.forward.k[j];
-    const T t_stage = Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
-    field.vjp(t_stage, static_cast<const State&>(ws.stage_argument), theta,
-              static_cast<const State&>(ws.stage_cotangent[i]), ws.argument_cotangent, theta_bar);
+    const State& cotangent = ws.stage_cotangent[i];
+    if constexpr (cached) {
+      field.vjp_from(static_cast<std::size_t>(i), stage_time(i),
+                     static_cast<const State&>(ws.stage_arguments[i]), theta, cotangent,
+                     ws.argument_cotangent, theta_bar);
+    } else {
+      form_argument(i, ws.stage_argument);
+      field.vjp(stage_time(i), static_cast<const State&>(ws.stage_argument), theta, cotangent,
+                ws.argument_cotangent, theta_bar);
+    }
     ++vjps;
     ws.accumulated += ws.argument_cotangent;
     for (int j = 0; j < i; ++j)
