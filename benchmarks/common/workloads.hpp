@@ -9,6 +9,8 @@
 #include <nde/nn/mlp.hpp>
 #include <nde/nn/sequential.hpp>
 
+#include "spiral_network.hpp"
+
 #include <Eigen/Core>
 #include <Eigen/LU>
 
@@ -29,27 +31,10 @@ inline bool smoke() {
 }
 
 // ---- the spiral field (W1–W3) ---------------------------------------------------------
-struct cube {
-  template <class S>
-  S operator()(S x) const {
-    return x * x * x;
-  }
-};
-struct cube_derivative {
-  template <class S>
-  S operator()(S x) const {
-    return 3 * x * x;
-  }
-};
-using spiral_network =
-    nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
-                        nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
-
-inline spiral_network make_spiral_network() {
-  return spiral_network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}},
-                        nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{},
-                        nde::nn::linear<50, 2>{});
-}
+using examples::cube;
+using examples::cube_derivative;
+using examples::make_spiral_network;
+using examples::spiral_network;
 
 /// The true spiral's matrix: dy/dt = Aᵀ y³ (torchdiffeq's ode_demo.py writes y³ A for a row y).
 inline Eigen::Matrix2d spiral_matrix() {

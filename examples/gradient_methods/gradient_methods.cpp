@@ -7,6 +7,7 @@
 #include <nde/nde.hpp>
 
 #include "example_support.hpp"
+#include "spiral_network.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -19,27 +20,9 @@ namespace {
 
 using batch = Eigen::Matrix<double, 2, Eigen::Dynamic>;
 
-struct cube {
-  template <class S>
-  S operator()(S x) const {
-    return x * x * x;
-  }
-};
-struct cube_derivative {
-  template <class S>
-  S operator()(S x) const {
-    return 3 * x * x;
-  }
-};
-using network =
-    nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
-                        nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
+using network = examples::spiral_network;
 using field = nde::network_field<network, batch>;
-
-network make_network() {
-  return network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}},
-                 nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{});
-}
+using examples::make_spiral_network;
 
 // One workload: initial states, output times, and the loss L = Σ_i Σ_b w_ib · y_b(t_i).
 struct workload {
@@ -61,8 +44,8 @@ row measure(const std::string& name, const workload& w, const Eigen::VectorXd& t
             Gradient gradient, double rtol, int repeats, const Eigen::VectorXd* reference) {
   const nde::neural_ode_options options{.controller =
                                             nde::pi_controller{.rtol = rtol, .atol = rtol * 1e-2}};
-  nde::neural_ode<field, nde::dopri5, Gradient, batch> model(field(make_network(), w.y0.cols()),
-                                                             theta, gradient, options);
+  nde::neural_ode<field, nde::dopri5, Gradient, batch> model(
+      field(make_spiral_network(), w.y0.cols()), theta, gradient, options);
   std::vector<double> times;
   nde::gradient_result<batch> g;
   for (int r = 0; r < repeats; ++r) {
@@ -109,7 +92,7 @@ int main(int argc, char** argv) {
     if (repeats < 1 || windows < 1 || !(rtol > 0))
       throw std::invalid_argument("need repeats >= 1, windows >= 1, rtol > 0");
 
-    const network net = make_network();
+    const network net = make_spiral_network();
     Eigen::VectorXd theta(net.num_params());
     std::mt19937_64 engine(static_cast<std::uint64_t>(opt.integer("seed")));
     for (const auto& block : net.layout())
@@ -146,7 +129,7 @@ int main(int argc, char** argv) {
       const auto reference =
           measure("reference", *w, theta, nde::discrete_adjoint{}, 1e-12, 1, nullptr);
       nde::neural_ode<field, nde::dopri5, nde::discrete_adjoint, batch> exact(
-          field(make_network(), w->y0.cols()), theta, {},
+          field(make_spiral_network(), w->y0.cols()), theta, {},
           {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-14}});
       (void)exact.forward(w->y0, w->ts);
       const Eigen::VectorXd ref = exact.backward(std::span<const batch>(w->weights)).params;

@@ -16,6 +16,7 @@
 #include <nde/nn/sequential.hpp>
 
 #include "example_support.hpp"
+#include "spiral_network.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -29,26 +30,8 @@ namespace {
 using state = Eigen::Vector2d;
 using batch = Eigen::Matrix<double, 2, Eigen::Dynamic>;
 
-struct cube {
-  template <class S>
-  S operator()(S x) const {
-    return x * x * x;
-  }
-};
-struct cube_derivative {
-  template <class S>
-  S operator()(S x) const {
-    return 3 * x * x;
-  }
-};
-using network =
-    nde::nn::sequential<nde::nn::elementwise<cube, cube_derivative>, nde::nn::linear<2, 50>,
-                        nde::nn::tanh_activation, nde::nn::linear<50, 2>>;
-
-network make_network() {
-  return network(nde::nn::elementwise<cube, cube_derivative>{cube{}, cube_derivative{}},
-                 nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{}, nde::nn::linear<50, 2>{});
-}
+using network = examples::spiral_network;
+using examples::make_spiral_network;
 
 // The data: the true spiral, 1000 samples on [0, 25] (torchdiffeq's ode_demo.py).
 struct dataset {
@@ -85,7 +68,7 @@ int train(const settings& s) {
   using field = nde::network_field<network, batch>;
   using model_type = nde::neural_ode<field, Method, Gradient, batch>;
   const dataset data = make_data(1000);
-  const network net = make_network();
+  const network net = make_spiral_network();
 
   Eigen::VectorXd theta(net.num_params());
   std::mt19937_64 engine(static_cast<std::uint64_t>(s.seed));
