@@ -3,12 +3,13 @@
 # Google Benchmark JSON file per program and a markdown table (medians, ratios against the peer
 # and the lower bound, machine details) to the output directory.
 #
-#   scripts/run-benchmarks.sh [--smoke] [--repetitions N] [--out DIR] [--filter REGEX]
+#   scripts/run-benchmarks.sh [--smoke] [--native] [--repetitions N] [--out DIR] [--filter REGEX]
 #
 #   --smoke         each benchmark once at minimum size (NDE_BENCH_SMOKE=1); for CI, < 3 min.
 #   --repetitions   repetitions per benchmark, medians reported (default 5).
 #   --out           output directory (default build/bench-release/results).
 #   --filter        only benchmarks matching REGEX (Google Benchmark --benchmark_filter).
+#   --native        compile with -march=native (NDE_NATIVE_ARCH=ON; build/bench-native).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,21 +18,24 @@ repetitions=5
 out=""
 filter="."
 build=build/bench-release
+native=OFF
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
     --repetitions) repetitions="$2"; shift ;;
     --out) out="$2"; shift ;;
     --filter) filter="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --native) native=ON; build=build/bench-native ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run-benchmarks.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 out="${out:-$build/results}"
 
+scripts/install-deps.sh bench
 jobs="${NDE_BUILD_JOBS:-2}"
-cmake --preset release -B "$build" -DNDE_BUILD_EXAMPLES=OFF >/dev/null
+cmake --preset release -B "$build" -DNDE_BUILD_EXAMPLES=OFF -DNDE_NATIVE_ARCH="$native" >/dev/null
 cmake --build "$build" -j "$jobs"
 mkdir -p "$out"
 rm -f "$out"/*.json
