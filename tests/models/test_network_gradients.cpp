@@ -256,6 +256,15 @@ TEST_CASE("per-sample parallel gradients are bit-identical to serial ones",
     CHECK(parallel.loss == serial.loss);
     for (std::size_t i = 0; i < y0s.size(); ++i) CHECK(parallel.y0[i] == serial.y0[i]);
   }
+  // An exception thrown by the loss on a worker thread reaches the caller.
+  auto failing = [](std::size_t i, const std::vector<vec>&, std::vector<vec>&) -> double {
+    if (i == 5) throw std::runtime_error("loss failed on sample 5");
+    return 0.0;
+  };
+  for (unsigned threads : {1u, 3u})
+    CHECK_THROWS_WITH(
+        model.per_sample_gradients(std::span<const vec>(y0s), output_times, failing, threads),
+        Catch::Contains("sample 5"));
   // And each sample is the model's ordinary gradient.
   const auto& fr = model.forward(y0s[2], output_times);
   std::vector<vec> c(fr.ys.size(), vec::Zero());

@@ -27,6 +27,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <exception>
+#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -50,6 +52,7 @@ struct forward_result {
   std::vector<T> ts;      ///< The output times asked for.
   std::vector<State> ys;  ///< y(ts[i]); on failure, the outputs reached so far.
   solve_stats stats;      ///< Forward work.
+  /// \brief `success`, or why the forward solve stopped.
   nde::status status = nde::status::success;
   std::string message;  ///< Empty on success.
 };
@@ -57,6 +60,7 @@ struct forward_result {
 /// \brief Result of `neural_ode::backward`.
 template <state State>
 struct gradient_result {
+  /// \brief Scalar of states and parameters.
   using scalar = scalar_of_t<State>;
   Eigen::Matrix<scalar, Eigen::Dynamic, 1> params;  ///< dL/dθ.
   State y0;                                         ///< dL/dy0.
@@ -89,7 +93,9 @@ class neural_ode {
   using scalar = scalar_of_t<State>;                             ///< Scalar of states and θ.
   using params_type = Eigen::Matrix<scalar, Eigen::Dynamic, 1>;  ///< Flat parameter vector.
   using flat_type = params_type;                                 ///< Augmented adjoint states.
+  /// \brief Result of `forward`.
   using forward_type = forward_result<T, State>;
+  /// \brief Result of `backward`.
   using gradient_type = gradient_result<State>;
 
   /// \brief A model with field `field` and parameters `theta` (length `field.num_params()`).
@@ -109,6 +115,7 @@ class neural_ode {
 
   /// \brief θ (writable: optimisers update it in place).
   [[nodiscard]] params_type& params() noexcept { return m_params; }
+  /// \brief θ, read-only.
   [[nodiscard]] const params_type& params() const noexcept { return m_params; }
   /// \brief The vector field.
   [[nodiscard]] Field& field() noexcept { return m_field; }
@@ -233,13 +240,17 @@ class neural_ode {
     std::vector<State> y0;                      ///< dL/dy0 of each sample.
     gradient_stats stats;                       ///< Summed work.
     nde::status status = nde::status::success;  ///< First failure in sample order, if any.
+    /// \brief Empty on success; else the first failure's message, prefixed by `sample <i>: `.
     std::string message;
   };
 
   /// \brief Independent solves per sample (each with its own adaptive steps, as Diffrax under
   /// vmap), run on `threads` threads. `loss(i, ys, dL_dys) -> scalar` gives sample i's loss
-  /// and fills its output cotangents (`dL_dys` arrives sized, zeroed). Per-sample results
-  /// are reduced in sample order, so the answer is bit-identical for any thread count.
+  /// and fills its output cotangents (`dL_dys` arrives sized, zeroed); it is called from
+  /// several threads at once, for different i. Per-sample results are reduced in sample
+  /// order, so the answer is bit-identical for any thread count. The calling thread is one of
+  /// the `threads` workers. An exception from `loss` or `backward` stops the other workers and
+  /// is rethrown here.
   template <class Loss>
   batch_result per_sample_gradients(std::span<const State> y0s, std::span<const T> ts, Loss loss,
                                     unsigned threads = 1) const {
@@ -252,28 +263,37 @@ class neural_ode {
     // interleaving would leave a thread idle); results still land in per[i] and are reduced in
     // sample order.
     std::atomic<std::size_t> next{0};
-    auto work = [&](unsigned) {
-      neural_ode local = *this;
-      std::vector<State> cotangents;
-      for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-        const auto& fr = local.forward(y0s[i], ts);
-        if (fr.status != status::success) {
-          per[i].status = fr.status;
-          per[i].message = "sample " + std::to_string(i) + ": " + fr.message;
-          continue;
+    std::mutex failure_mutex;
+    std::exception_ptr failure;  // the first exception of any worker, rethrown after the join
+    auto work = [&] {
+      try {
+        neural_ode local = *this;
+        std::vector<State> cotangents;
+        for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+          const auto& fr = local.forward(y0s[i], ts);
+          if (fr.status != status::success) {
+            per[i].status = fr.status;
+            per[i].message = "sample " + std::to_string(i) + ": " + fr.message;
+            continue;
+          }
+          cotangents.assign(fr.ys.size(), fr.ys.front());
+          for (auto& c : cotangents) c.setZero();
+          losses[i] = loss(i, fr.ys, cotangents);
+          per[i] = local.backward(std::span<const State>(cotangents));
         }
-        cotangents.assign(fr.ys.size(), fr.ys.front());
-        for (auto& c : cotangents) c.setZero();
-        losses[i] = loss(i, fr.ys, cotangents);
-        per[i] = local.backward(std::span<const State>(cotangents));
+      } catch (...) {
+        next = n;  // the other workers stop at their next sample
+        const std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
       }
     };
-    if (threads == 1) {
-      work(0);
-    } else {
+    {
+      // The calling thread is one of the workers.
       std::vector<std::jthread> pool;
-      for (unsigned w = 0; w < threads; ++w) pool.emplace_back(work, w);
+      for (unsigned w = 1; w < threads; ++w) pool.emplace_back(work);
+      work();
     }
+    if (failure) std::rethrow_exception(failure);
     batch_result out;
     out.params = params_type::Zero(m_params.size());
     for (std::size_t i = 0; i < n; ++i) {
