@@ -2,8 +2,11 @@
 /// \brief Library version. Kept equal to `project(VERSION)` in CMakeLists.txt (a test checks).
 #pragma once
 
+/// \brief Major version number.
 #define NDE_VERSION_MAJOR 0
+/// \brief Minor version number.
 #define NDE_VERSION_MINOR 1
+/// \brief Patch version number.
 #define NDE_VERSION_PATCH 0
 
 namespace nde {

@@ -37,6 +37,7 @@ constexpr std::string_view to_string(status s) noexcept {
 /// arguments). Carries the status code; `what()` names the problem.
 class error : public std::runtime_error {
  public:
+  /// \brief Error with status `code`; `what()` reads `"<code name>: <message>"`.
   error(status code, const std::string& message)
       : std::runtime_error(std::string(to_string(code)) + ": " + message), m_code(code) {}
 

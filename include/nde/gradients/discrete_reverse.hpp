@@ -48,6 +48,7 @@ inline std::uint64_t binomial_capacity(std::uint64_t checkpoints, std::uint64_t 
 /// \brief Buffers to reverse steps of `explicit_rk<Tableau>` on states of type `State`.
 template <class Tableau, state State>
 struct rk_reverse_workspace {
+  /// \brief The stepper whose steps are reversed.
   using method_type = explicit_rk<Tableau>;
   typename method_type::template workspace<State> forward;  ///< Stages of the replayed step.
   std::array<State, Tableau::stages> stage_cotangent;       ///< k̄_i.
@@ -162,6 +163,7 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
 template <state State, class Reverse, class Advance>
 class binomial_reverser {
  public:
+  /// \brief Reserves `budget` checkpoint slots, each a copy of `like` (sets the state shape).
   binomial_reverser(std::size_t budget, const State& like) : m_budget(budget) {
     m_slots.assign(budget, like);
     m_scratch[0] = like;

@@ -89,6 +89,7 @@ class dense_solution {
 
   /// \name Used by the solve driver
   /// \{
+
   /// \brief Starts a new solution at (t0, y0) with polynomials of `degree`.
   void start(T t0, const State& y0, int degree) {
     m_times.assign(1, t0);

@@ -112,8 +112,10 @@ template <class Stepper, state State, time_scalar T = double>
 requires stepper<Stepper, State>
 class integrator {
  public:
+  /// \brief The stepper's workspace for `State` (stages, error estimate).
   using workspace_type =
       decltype(std::declval<const Stepper&>().make_workspace(std::declval<const State&>()));
+  /// \brief What `solve` fills: saved states, status and optional dense output.
   using solution_type = solution<T, State>;
 
   /// \brief Builds the workspace for states shaped like `like`.
@@ -435,7 +437,11 @@ class integrator {
 /// \brief Solves y' = f(t, y), y(t0) = y0 on [t0, t1] (or backward when t1 < t0).
 ///
 /// \param f vector field, `f(t, y, dydt)` (allocation-free) or `f(t, y) -> State`.
-/// \param stepper e.g. `nde::dopri5{}`.
+/// \param method the stepper, e.g. `nde::dopri5{}`.
+/// \param t0 initial time.
+/// \param t1 final time (t1 < t0 integrates backward).
+/// \param y0 initial state y(t0).
+/// \param options output times, step-size policy (with its tolerances) and step budget.
 /// \return a `solution`; failures are reported in `status`/`message`, never thrown.
 /// \tparam T time scalar, deduced from t0/t1 (need not match the state scalar).
 template <class F, class Stepper, state State, time_scalar T>

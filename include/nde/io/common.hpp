@@ -31,7 +31,7 @@ constexpr std::string_view to_string(scalar_type type) noexcept {
                                         : "unknown";
 }
 
-/// \brief The \ref scalar_type of `float` or `double`.
+/// \brief The `nde::io::scalar_type` of `float` or `double`.
 template <class Scalar>
 constexpr scalar_type scalar_type_of() noexcept {
   static_assert(std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>,

@@ -11,11 +11,11 @@
 ///
 /// ## Layout mapping
 ///
-/// A loaded \ref npy_array always holds its values in **column-major order** (first
+/// A loaded \ref nde::io::npy_array always holds its values in **column-major order** (first
 /// index fastest), whatever the file's order, because that is how nde stores blocks:
 /// a PyTorch `Linear.weight` saved as a C-order `(out, in)` array becomes the values
 /// of an Eigen `out x in` matrix, i.e. exactly the `{out, in}` block of a
-/// \ref nde::parameter_layout. For rank >= 3 the same rule holds (element
+/// `nde::parameter_layout`. For rank >= 3 the same rule holds (element
 /// `(i0, i1, ...)` lands at `i0 + d0*(i1 + d1*(i2 + ...))`).
 ///
 /// The header is parsed by a small hand-written parser (no `eval`), every length is
@@ -296,7 +296,7 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   return {};
 }
 
-/// \brief Throwing form of \ref decode_npy.
+/// \brief Throwing form of \ref nde::io::decode_npy().
 /// \throws nde::error (`invalid_input`) with the decoder's message.
 template <class Scalar>
 npy_array<Scalar> decode_npy(std::span<const std::uint8_t> bytes) {

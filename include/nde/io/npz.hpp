@@ -1,7 +1,7 @@
 /// \file
 /// \brief Reads uncompressed NumPy `.npz` archives (`np.savez`, not
 /// `np.savez_compressed`) and fills a flat parameter vector from one, checking every
-/// shape against a \ref nde::parameter_layout.
+/// shape against a `nde::parameter_layout`.
 ///
 /// An `.npz` is a ZIP archive of `.npy` members. The ZIP structures are parsed here
 /// directly (PKWARE APPNOTE.TXT 6.3: end of central directory record, 4.3.16; ZIP64
@@ -22,7 +22,7 @@
 /// `Linear.weight` is an `(out, in)` C-order array; it is read into column-major order
 /// (see npy.hpp), which is exactly nde's `{out, in}` block, so no transposition is
 /// needed or done. Names map to blocks one to one: by default the block named
-/// `"0.weight"` takes the member `"0.weight.npy"`; \ref npz_import_options::names
+/// `"0.weight"` takes the member `"0.weight.npy"`; \ref nde::io::npz_import_options::names
 /// renames (block name -> member name without `.npy`).
 #pragma once
 
@@ -50,7 +50,7 @@ namespace nde::io {
 template <class Scalar>
 using npz_arrays = std::map<std::string, npy_array<Scalar>, std::less<>>;
 
-/// \brief Options of \ref decode_npz_into / \ref load_npz_into.
+/// \brief Options of \ref nde::io::decode_npz_into() / \ref nde::io::load_npz_into().
 struct npz_import_options {
   /// Block name -> member name (without `.npy`) for blocks whose names differ;
   /// blocks not listed use their own name.
@@ -261,7 +261,7 @@ io_status decode_npz(std::span<const std::uint8_t> bytes, npz_arrays<Scalar>& ou
   return {};
 }
 
-/// \brief Throwing form of \ref decode_npz.
+/// \brief Throwing form of \ref nde::io::decode_npz().
 template <class Scalar>
 npz_arrays<Scalar> decode_npz(std::span<const std::uint8_t> bytes) {
   npz_arrays<Scalar> arrays;
@@ -337,7 +337,7 @@ io_status decode_npz_into(std::span<const std::uint8_t> bytes, const parameter_l
   return {};
 }
 
-/// \brief Reads a `.npz` file into `values` (non-throwing form of \ref load_npz_into).
+/// \brief Reads a `.npz` file into `values` (non-throwing form of \ref nde::io::load_npz_into()).
 template <class Derived>
 io_status read_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
                         Eigen::MatrixBase<Derived>& values,
@@ -347,9 +347,9 @@ io_status read_npz_into(const std::filesystem::path& path, const parameter_layou
   return decode_npz_into(bytes, layout, values, options);
 }
 
-/// \brief Loads a `.npz` file into `values` laid out as `layout` (see \ref decode_npz_into).
-/// \throws nde::error (`invalid_input`) naming the file and the problem; `values` is then
-/// untouched.
+/// \brief Loads a `.npz` file into `values` laid out as `layout` (see \ref
+/// nde::io::decode_npz_into()). \throws nde::error (`invalid_input`) naming the file and the
+/// problem; `values` is then untouched.
 template <class Derived>
 void load_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
                    Eigen::MatrixBase<Derived>& values, const npz_import_options& options = {}) {

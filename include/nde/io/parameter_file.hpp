@@ -1,5 +1,5 @@
 /// \file
-/// \brief Save and load a network's parameters (a \ref nde::parameter_layout plus one
+/// \brief Save and load a network's parameters (a `nde::parameter_layout` plus one
 /// flat vector) in a small self-describing, checksummed binary file, written atomically.
 ///
 /// ## Format, version 1 (all integers unsigned little-endian)
@@ -35,7 +35,7 @@
 ///
 /// ## Writes
 ///
-/// \ref save_parameters writes a temporary file in the same directory, fsyncs it and
+/// \ref nde::io::save_parameters() writes a temporary file in the same directory, fsyncs it and
 /// renames it over the target (see `detail/file.hpp`): a crash mid-write leaves the
 /// previous file intact.
 #pragma once
@@ -379,7 +379,7 @@ void save_parameters(const std::filesystem::path& path, const parameter_layout& 
   detail::atomic_write_file(path, bytes);
 }
 
-/// \brief Reads a parameter file (non-throwing form of \ref load_parameters).
+/// \brief Reads a parameter file (non-throwing form of \ref nde::io::load_parameters()).
 template <class Scalar>
 io_status read_parameters(const std::filesystem::path& path, parameter_set<Scalar>& out) {
   std::vector<std::uint8_t> bytes;

@@ -83,6 +83,7 @@ class sum_field {
  public:
   using scalar = scalar_of_t<State>;  ///< Scalar of states and parameters.
 
+  /// \brief Sums `g` and `h`; θ_g comes first in θ.
   sum_field(G g, H h) : m_g(std::move(g)), m_h(std::move(h)) {}
 
   /// \brief Length of θ = [θ_g; θ_h].
@@ -177,8 +178,11 @@ template <state State, class Fn>
 class autodiff_field {
  public:
   using scalar = scalar_of_t<State>;  ///< Scalar of states and parameters.
+  /// \brief One state column (a batch state is differentiated column by column).
   using column = Eigen::Matrix<scalar, State::RowsAtCompileTime, 1>;
+  /// \brief A state column of dual numbers (one tangent direction per evaluation of `fn`).
   using dual_column = Eigen::Matrix<dual<scalar>, State::RowsAtCompileTime, 1>;
+  /// \brief θ as dual numbers.
   using dual_params = Eigen::Matrix<dual<scalar>, Eigen::Dynamic, 1>;
 
   /// \brief Wraps `fn`, which uses `num_params` parameters.

@@ -27,7 +27,9 @@ template <class Net, state State>
 class network_field {
  public:
   using scalar = scalar_of_t<State>;  ///< Scalar of states and parameters.
+  /// \brief Columns of the state at compile time: 1 for a vector, `Eigen::Dynamic` for a batch.
   static constexpr int columns = State::ColsAtCompileTime == 1 ? 1 : Eigen::Dynamic;
+  /// \brief The network's workspace for `State`: one vector, or a batch of columns.
   using workspace_type = std::conditional_t<
       columns == 1, decltype(std::declval<const Net&>().template make_workspace<scalar>()),
       decltype(std::declval<const Net&>().template make_workspace<scalar>(Eigen::Index{1}))>;

@@ -168,26 +168,31 @@ template <detail::has_layout Network, class Params>
 void init_pytorch_default(const Network& net, Params&& params, std::mt19937_64& engine) {
   init_pytorch_default(net.layout(), params, engine);
 }
+/// \brief Xavier/Glorot uniform initialisation of `net`'s parameters (see the layout overload).
 template <detail::has_layout Network, class Params>
 void init_xavier_uniform(const Network& net, Params&& params, std::mt19937_64& engine,
                          double gain = 1.0) {
   init_xavier_uniform(net.layout(), params, engine, gain);
 }
+/// \brief Xavier/Glorot normal initialisation of `net`'s parameters (see the layout overload).
 template <detail::has_layout Network, class Params>
 void init_xavier_normal(const Network& net, Params&& params, std::mt19937_64& engine,
                         double gain = 1.0) {
   init_xavier_normal(net.layout(), params, engine, gain);
 }
+/// \brief Kaiming/He uniform initialisation of `net`'s parameters (see the layout overload).
 template <detail::has_layout Network, class Params>
 void init_kaiming_uniform(const Network& net, Params&& params, std::mt19937_64& engine,
                           double gain = std::numbers::sqrt2) {
   init_kaiming_uniform(net.layout(), params, engine, gain);
 }
+/// \brief Kaiming/He normal initialisation of `net`'s parameters (see the layout overload).
 template <detail::has_layout Network, class Params>
 void init_kaiming_normal(const Network& net, Params&& params, std::mt19937_64& engine,
                          double gain = std::numbers::sqrt2) {
   init_kaiming_normal(net.layout(), params, engine, gain);
 }
+/// \brief Sets all of `net`'s parameters to zero.
 template <detail::has_layout Network, class Params>
 void init_zeros(const Network& net, Params&& params) {
   init_zeros(net.layout(), params);

@@ -25,9 +25,13 @@ namespace nde::nn {
 template <int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
 class linear {
  public:
+  /// \brief False: the input size is fixed by the layer.
   static constexpr bool size_preserving = false;
+  /// \brief Input rows at compile time: `In` (`Eigen::Dynamic` when given at run time).
   static constexpr int input_rows_at_compile_time = In;
+  /// \brief Output rows at compile time: `Out`, whatever the input.
   static constexpr int output_rows_at_compile_time(int) { return Out; }
+  /// \brief No cache: `backward` needs only `x` and the parameters.
   static constexpr int cache_rows_at_compile_time(int) { return 0; }
 
   /// \brief Fixed-size layer.
@@ -44,9 +48,13 @@ class linear {
     }
   }
 
+  /// \brief Input size `in` (rows of `x`).
   [[nodiscard]] Eigen::Index input_size() const { return m_in; }
+  /// \brief Output size `out`, whatever the input.
   [[nodiscard]] Eigen::Index output_size(Eigen::Index) const { return m_out; }
+  /// \brief Cache rows per column: 0.
   [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 0; }
+  /// \brief Number of parameters: out·in (weight) + out (bias).
   [[nodiscard]] Eigen::Index num_params() const { return m_out * m_in + m_out; }
 
   /// \brief Appends `<prefix>weight` `{out, in}` and `<prefix>bias` `{out}`.

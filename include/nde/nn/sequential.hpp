@@ -90,13 +90,16 @@ class sequential {
     ((rows[k + 1] = Layers::output_rows_at_compile_time(rows[k]), ++k), ...);
     return rows;
   }();
+  /// \brief Cache rows of each layer at compile time (`Eigen::Dynamic` where not known).
   static constexpr std::array<int, count> cache_rows_at_compile_time = [] {
     std::array<int, count> rows{};
     std::size_t k = 0;
     ((rows[k] = Layers::cache_rows_at_compile_time(rows_at_compile_time[k]), ++k), ...);
     return rows;
   }();
+  /// \brief Rows of the network input at compile time (`Eigen::Dynamic` where not known).
   static constexpr int input_rows = rows_at_compile_time[0];
+  /// \brief Rows of the network output at compile time (`Eigen::Dynamic` where not known).
   static constexpr int output_rows = rows_at_compile_time[count];
 
  private:
@@ -133,16 +136,23 @@ class sequential {
         -> std::tuple<Eigen::Matrix<Scalar, cache_rows_at_compile_time[K], Columns>...>;
 
    public:
+    /// \brief Scalar the buffers hold.
     using scalar = Scalar;
+    /// \brief The network type this workspace belongs to.
     using network = sequential;
+    /// \brief `Columns`: 1 for one vector, `Eigen::Dynamic` for a batch.
     static constexpr int columns_at_compile_time = Columns;
 
     /// \brief Largest batch this workspace serves.
     [[nodiscard]] Eigen::Index capacity() const { return m_capacity; }
 
+    /// \brief Each layer's output from the last `forward` (a tuple, one matrix per layer).
     decltype(value_types(std::make_index_sequence<count>{})) values;
+    /// \brief Each layer's output cotangent during `backward` (same shapes as `values`).
     decltype(value_types(std::make_index_sequence<count>{})) cotangents;
+    /// \brief Each layer's cache (rows `cache_rows_at_compile_time[k]`; empty for most layers).
     decltype(cache_types(std::make_index_sequence<count>{})) caches;
+    /// \brief Number of columns the buffers are allocated for (see `capacity()`).
     Eigen::Index m_capacity = 0;
     Eigen::Index m_columns = 0;  ///< Columns of the last forward pass.
     bool m_has_forward = false;  ///< Whether `values` hold a forward pass.
@@ -158,8 +168,11 @@ class sequential {
     compute_sizes();
   }
 
+  /// \brief Input size of the network (rows of `x`).
   [[nodiscard]] Eigen::Index in_size() const { return m_sizes[0]; }
+  /// \brief Output size of the network (rows of `y`).
   [[nodiscard]] Eigen::Index out_size() const { return m_sizes[count]; }
+  /// \brief Length of the flat parameter vector: the sum over layers.
   [[nodiscard]] Eigen::Index num_params() const { return m_offsets[count]; }
   /// \brief Output size of layer `k` (input size for `k = -1` is `in_size()`).
   [[nodiscard]] Eigen::Index layer_output_size(std::size_t k) const { return m_sizes[k + 1]; }

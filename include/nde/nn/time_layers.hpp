@@ -29,11 +29,17 @@ namespace nde::nn {
 template <int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
 class concat_linear {
  public:
+  /// \brief False: the input size is fixed by the layer.
   static constexpr bool size_preserving = false;
+  /// \brief Input rows at compile time: `In` (`Eigen::Dynamic` when given at run time). The time is
+  /// not counted.
   static constexpr int input_rows_at_compile_time = In;
+  /// \brief Output rows at compile time: `Out`, whatever the input.
   static constexpr int output_rows_at_compile_time(int) { return Out; }
+  /// \brief No cache: `backward` needs only `x` and the parameters.
   static constexpr int cache_rows_at_compile_time(int) { return 0; }
 
+  /// \brief Fixed-size layer.
   concat_linear() requires(In != Eigen::Dynamic && Out != Eigen::Dynamic) : m_in(In), m_out(Out) {}
   /// \throws nde::error (invalid_input) on a negative or mismatching size.
   concat_linear(Eigen::Index in, Eigen::Index out) : m_in(in), m_out(out) {
@@ -45,11 +51,16 @@ class concat_linear {
     }
   }
 
+  /// \brief Input size `in` (rows of `x`). The time is not counted.
   [[nodiscard]] Eigen::Index input_size() const { return m_in; }
+  /// \brief Output size `out`, whatever the input.
   [[nodiscard]] Eigen::Index output_size(Eigen::Index) const { return m_out; }
+  /// \brief Cache rows per column: 0.
   [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 0; }
+  /// \brief Number of parameters: out·(in + 1) (weight, time column included) + out (bias).
   [[nodiscard]] Eigen::Index num_params() const { return m_out * (m_in + 1) + m_out; }
 
+  /// \brief Appends `<prefix>_layer.weight` `{out, in + 1}` and `<prefix>_layer.bias` `{out}`.
   void append_layout(parameter_layout& layout, const std::string& prefix,
                      std::int64_t offset) const {
     layout.push_back(
@@ -58,6 +69,7 @@ class concat_linear {
         {prefix + "_layer.bias", {std::int64_t(m_out)}, offset + std::int64_t(m_out * (m_in + 1))});
   }
 
+  /// \brief `y = W [t; x] + b` for every column of `x` (one `t` for the whole batch).
   template <class Theta, class Time, class X, class Y, class Cache>
   void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
                Cache&&) const {
@@ -72,6 +84,8 @@ class concat_linear {
     }
   }
 
+  /// \brief `dx = W_xᵀ dy`; accumulates the weight and bias gradients into `dtheta` and
+  /// `dt += W[:, 0] · Σ_columns dy` (W_x: the columns of W that multiply `x`).
   template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
             class DTheta, class DTime>
   void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,
@@ -120,13 +134,17 @@ class concat_linear {
 template <int In = Eigen::Dynamic, int Out = Eigen::Dynamic>
 class concat_squash_linear {
  public:
+  /// \brief False: the input size is fixed by the layer.
   static constexpr bool size_preserving = false;
+  /// \brief Input rows at compile time: `In` (`Eigen::Dynamic` when given at run time).
   static constexpr int input_rows_at_compile_time = In;
+  /// \brief Output rows at compile time: `Out`, whatever the input.
   static constexpr int output_rows_at_compile_time(int) { return Out; }
   /// Cache: rows [0, out) hold W x + b, rows [out, 2 out) are scratch for the gated
   /// cotangent, column 0 of rows [2 out, 3 out) holds the gate.
   static constexpr int cache_rows_at_compile_time(int) { return detail::multiply_rows(Out, 3); }
 
+  /// \brief Fixed-size layer.
   concat_squash_linear() requires(In != Eigen::Dynamic && Out != Eigen::Dynamic)
       : m_in(In), m_out(Out) {}
   /// \throws nde::error (invalid_input) on a negative or mismatching size.
@@ -139,11 +157,17 @@ class concat_squash_linear {
     }
   }
 
+  /// \brief Input size `in` (rows of `x`).
   [[nodiscard]] Eigen::Index input_size() const { return m_in; }
+  /// \brief Output size `out`, whatever the input.
   [[nodiscard]] Eigen::Index output_size(Eigen::Index) const { return m_out; }
+  /// \brief Cache rows per column: 3·out (see `cache_rows_at_compile_time`).
   [[nodiscard]] Eigen::Index cache_size(Eigen::Index) const { return 3 * m_out; }
+  /// \brief Number of parameters: out·in + out (`_layer`) + out (`_hyper_bias`) + 2·out
+  /// (`_hyper_gate`).
   [[nodiscard]] Eigen::Index num_params() const { return m_out * m_in + 4 * m_out; }
 
+  /// \brief Appends the five blocks listed in the class description, prefixed by `prefix`.
   void append_layout(parameter_layout& layout, const std::string& prefix,
                      std::int64_t offset) const {
     const auto out = std::int64_t(m_out);
@@ -155,6 +179,7 @@ class concat_squash_linear {
     layout.push_back({prefix + "_hyper_gate.bias", {out}, offset + weight_size + 3 * out});
   }
 
+  /// \brief `y = (W x + b) ⊙ σ(w_g t + b_g) + w_b t`; caches `W x + b` and the gate.
   template <class Theta, class Time, class X, class Y, class Cache>
   void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
                Cache&& cache) const {
@@ -174,6 +199,8 @@ class concat_squash_linear {
     for (Eigen::Index j = 0; j < out.cols(); ++j) out.col(j) += part(p, 1) * time;
   }
 
+  /// \brief `dx = Wᵀ (gate ⊙ dy)`; accumulates all five parameter gradients into `dtheta` and
+  /// the time derivative into `dt`, from the cache written by `forward` at the same `x` and `t`.
   template <class Theta, class Time, class X, class Y, class Cache, class DY, class DX,
             class DTheta, class DTime>
   void backward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x,

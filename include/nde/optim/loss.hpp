@@ -103,7 +103,7 @@ typename P::Scalar mse_loss(const Eigen::MatrixBase<P>& prediction,
 
 /// \brief Mean absolute error \f$L = \frac1N \sum |p-y|\f$,
 /// \f$\partial L/\partial p = \frac1N \operatorname{sign}(p-y)\f$ with \f$\operatorname{sign}(0) =
-/// 0\f$. Same conventions as \ref mse_loss.
+/// 0\f$. Same conventions as \ref nde::optim::mse_loss().
 template <class P, class T, class G>
 typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction,
                             const Eigen::MatrixBase<T>& target, Eigen::MatrixBase<G>& gradient,
@@ -126,7 +126,7 @@ typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction,
 /// \brief Huber loss with threshold \f$\delta > 0\f$ (PyTorch `HuberLoss`): per entry
 /// \f$\tfrac12 r^2\f$ if \f$|r| \le \delta\f$, else \f$\delta(|r| - \tfrac12\delta)\f$, with
 /// \f$r = p - y\f$; gradient \f$r\f$ resp. \f$\delta \operatorname{sign}(r)\f$, reduced like
-/// the value. Same conventions as \ref mse_loss.
+/// the value. Same conventions as \ref nde::optim::mse_loss().
 /// \throws nde::error (`invalid_input`) also if `delta` is not positive and finite.
 template <class P, class T, class G>
 typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction,
@@ -155,7 +155,7 @@ typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction,
   return weight * sum;
 }
 
-/// \brief \ref mse_loss returning value and a freshly allocated gradient.
+/// \brief \ref nde::optim::mse_loss() returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> mse_loss(const Eigen::MatrixBase<P>& prediction,
                                               const Eigen::MatrixBase<T>& target,
@@ -165,7 +165,7 @@ loss_result<typename P::PlainObject> mse_loss(const Eigen::MatrixBase<P>& predic
   return result;
 }
 
-/// \brief \ref mae_loss returning value and a freshly allocated gradient.
+/// \brief \ref nde::optim::mae_loss() returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> mae_loss(const Eigen::MatrixBase<P>& prediction,
                                               const Eigen::MatrixBase<T>& target,
@@ -175,7 +175,7 @@ loss_result<typename P::PlainObject> mae_loss(const Eigen::MatrixBase<P>& predic
   return result;
 }
 
-/// \brief \ref huber_loss returning value and a freshly allocated gradient.
+/// \brief \ref nde::optim::huber_loss() returning value and a freshly allocated gradient.
 template <class P, class T>
 loss_result<typename P::PlainObject> huber_loss(const Eigen::MatrixBase<P>& prediction,
                                                 const Eigen::MatrixBase<T>& target,

@@ -44,6 +44,7 @@ struct sgd_options {
 template <class Scalar>
 class sgd {
  public:
+  /// \brief Flat parameter and gradient vector.
   using vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
   /// \brief Prepares an optimiser for `num_params` parameters.

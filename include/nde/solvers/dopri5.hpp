@@ -41,10 +41,15 @@ constexpr std::array<std::array<double, 4>, 7> dopri5_dense(const std::array<dou
 
 /// \brief Butcher tableau of Dormand–Prince 5(4).
 struct dopri5_tableau {
+  /// \brief Number of stages s (6 new evaluations of f per step thanks to FSAL).
   static constexpr int stages = 7;
+  /// \brief Order of the propagated solution (local extrapolation: the 5th-order weights advance).
   static constexpr int order = 5;
+  /// \brief Order of the embedded solution b_hat used for the error estimate.
   static constexpr int error_order = 4;
+  /// \brief First same as last: the last stage f(t1, y1) is the next step's first stage.
   static constexpr bool fsal = true;
+  /// \brief Butcher matrix A (Dormand & Prince 1980; Hairer, Nørsett & Wanner I, Table II.5.2).
   static constexpr std::array<std::array<double, 7>, 7> a{{
       {0, 0, 0, 0, 0, 0, 0},
       {1.0 / 5, 0, 0, 0, 0, 0, 0},
@@ -54,14 +59,21 @@ struct dopri5_tableau {
       {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656, 0, 0},
       {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0},
   }};
+  /// \brief Weights b of the propagated solution y1 = y0 + h Σ b_i k_i; equal to the last row of A
+  /// (FSAL).
   static constexpr std::array<double, 7> b{35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784,
                                            11.0 / 84,  0};
+  /// \brief Nodes c: stage i is evaluated at t0 + c_i h.
   static constexpr std::array<double, 7> c{0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
   /// b - b_hat, b_hat = (5179/57600, 0, 7571/16695, 393/640, -92097/339200, 187/2100, 1/40).
   static constexpr std::array<double, 7> b_error{
       71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+  /// \brief Degree in θ of the dense-output polynomial.
   static constexpr int dense_degree = 4;
+  /// \brief Order of the dense output (Shampine 1986).
   static constexpr int dense_order = 4;
+  /// \brief Dense weights b_i(θ) = Σ_j dense[i][j] θ^(j+1) (Shampine 1986, Hairer's CONTD5 in
+  /// monomial form).
   static constexpr std::array<std::array<double, 4>, 7> dense = detail::dopri5_dense(b);
 };
 

@@ -11,16 +11,22 @@ namespace nde {
 
 /// \brief Butcher tableau of the classic RK4 method.
 struct rk4_tableau {
+  /// \brief Number of stages s.
   static constexpr int stages = 4;
+  /// \brief Order of accuracy (global error O(h⁴)).
   static constexpr int order = 4;
+  /// \brief Not FSAL: every step evaluates all stages.
   static constexpr bool fsal = false;
+  /// \brief Butcher matrix A (Hairer, Nørsett & Wanner I, Table II.1.2, left).
   static constexpr std::array<std::array<double, 4>, 4> a{{
       {0.0, 0.0, 0.0, 0.0},
       {0.5, 0.0, 0.0, 0.0},
       {0.0, 0.5, 0.0, 0.0},
       {0.0, 0.0, 1.0, 0.0},
   }};
+  /// \brief Weights b of the propagated solution y1 = y0 + h Σ b_i k_i (1/6, 1/3, 1/3, 1/6).
   static constexpr std::array<double, 4> b{1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6};
+  /// \brief Nodes c: stage i is evaluated at t0 + c_i h.
   static constexpr std::array<double, 4> c{0.0, 0.5, 0.5, 1.0};
 };
 

@@ -13,10 +13,15 @@ namespace nde {
 
 /// \brief Butcher tableau of Tsitouras 5(4).
 struct tsit5_tableau {
+  /// \brief Number of stages s (6 new evaluations of f per step thanks to FSAL).
   static constexpr int stages = 7;
+  /// \brief Order of the propagated solution.
   static constexpr int order = 5;
+  /// \brief Order of the embedded solution b_hat used for the error estimate.
   static constexpr int error_order = 4;
+  /// \brief First same as last: the last stage f(t1, y1) is the next step's first stage.
   static constexpr bool fsal = true;
+  /// \brief Butcher matrix A (Tsitouras 2011), rounded to double.
   static constexpr std::array<std::array<double, 7>, 7> a{{
       {0, 0, 0, 0, 0, 0, 0},
       {0.161, 0, 0, 0, 0, 0, 0},
@@ -29,6 +34,8 @@ struct tsit5_tableau {
       {0.09646076681806522952, 0.01, 0.4798896504144995748, 1.379008574103741893,
        -3.290069515436080680, 2.324710524099773982, 0},
   }};
+  /// \brief Weights b of the propagated solution y1 = y0 + h Σ b_i k_i; equal to the last row of A
+  /// (FSAL).
   static constexpr std::array<double, 7> b{0.09646076681806522952,
                                            0.01,
                                            0.4798896504144995748,
@@ -36,6 +43,7 @@ struct tsit5_tableau {
                                            -3.290069515436080680,
                                            2.324710524099773982,
                                            0};
+  /// \brief Nodes c: stage i is evaluated at t0 + c_i h.
   static constexpr std::array<double, 7> c{0, 0.161, 0.327, 0.9, 0.9800255409045096857, 1, 1};
   /// b - b_hat (the embedded 4th-order weights b_hat end with b_hat_7 = 1/66).
   static constexpr std::array<double, 7> b_error{0.001780011052225771443,
@@ -45,7 +53,9 @@ struct tsit5_tableau {
                                                  -0.5823571654525552250,
                                                  0.4580821059291869467,
                                                  -1.0 / 66};
+  /// \brief Degree in θ of the dense-output polynomial b_i(θ).
   static constexpr int dense_degree = 4;
+  /// \brief Order of the dense output (Tsitouras 2011's continuous extension).
   static constexpr int dense_order = 4;
   /// b_i(θ) = Σ_j dense[i][j] θ^(j+1), from the paper's interpolant.
   static constexpr std::array<std::array<double, 4>, 7> dense{{
