@@ -65,8 +65,7 @@ void w1_odeint(benchmark::State& st) {
     vec y(2, 0);
     std::size_t i = 0;
     count = 0;
-    // Initial trial step 1e-3 (odeint has no automatic initial step); its controller adapts from
-    // there.
+    // Initial trial step 1e-3 (odeint has no automatic initial step); its controller adapts from there.
     steps = odeint::integrate_times(dense, rhs, y, ts.begin(), ts.end(), 1e-3,
                                     [&](const vec& state, double) { ys[i++] = state; });
     nfe = count;

@@ -2,8 +2,7 @@
 // stored states and accuracy against a tight reference. Prints the markdown tables of
 // docs/choosing-a-gradient-method.md and writes <out>/gradient_methods.csv.
 //
-//   gradient_methods [--seed 0] [--repeats 5] [--windows 20] [--rtol 1e-6] [--out
-//   out/gradient_methods]
+//   gradient_methods [--seed 0] [--repeats 5] [--windows 20] [--rtol 1e-6] [--out out/gradient_methods]
 #include <nde/nde.hpp>
 
 #include "example_support.hpp"
@@ -108,8 +107,7 @@ int main(int argc, char** argv) {
       short_windows.y0.col(b) =
           Eigen::Vector2d(nde::nn::uniform(engine, -2, 2), nde::nn::uniform(engine, -2, 2));
     for (int i = 0; i < 10; ++i) short_windows.ts.push_back(25.0 * i / 999.0);
-    // Workload 2: one long trajectory, 50 outputs on [0, 25] (where re-integrating y backward
-    // drifts).
+    // Workload 2: one long trajectory, 50 outputs on [0, 25] (where re-integrating y backward drifts).
     workload long_run{"one trajectory on [0, 25], 50 outputs", batch(2, 1), {}, {}};
     long_run.y0.col(0) = Eigen::Vector2d(2.0, 0.0);
     for (int i = 0; i < 50; ++i) long_run.ts.push_back(25.0 * i / 49.0);

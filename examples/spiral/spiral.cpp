@@ -2,8 +2,7 @@
 // field is a 2-50-2 tanh network applied to y³, trained on random 10-step windows with Adam and
 // the mean absolute error, by any of the three gradient methods.
 //
-//   spiral [--iters 2000] [--seed 0] [--solver dopri5|tsit5|rk4] [--gradient
-//   backsolve|checkpointed|discrete]
+//   spiral [--iters 2000] [--seed 0] [--solver dopri5|tsit5|rk4] [--gradient backsolve|checkpointed|discrete]
 //          [--out out/spiral] [--load params.ndep]
 //
 // Writes <out>/trajectory.csv, <out>/loss.csv, <out>/field.csv, <out>/params.ndep and, when

@@ -4,11 +4,9 @@
 ///
 /// | method | memory | gradient is |
 /// |---|---|---|
-/// | `backsolve_adjoint` | O(1) in the number of steps | approximate: y is re-integrated backward
-/// next to the adjoint and can drift (Chen et al. 2018) | | `checkpointed_adjoint` | O(steps of one
-/// output interval) | approximate, but y(t) comes from a forward re-solve of each interval from its
-/// stored start, so it never drifts | | `discrete_adjoint` | O(steps), or O(budget) states with
-/// binomial checkpointing | exact gradient of the computed (discrete) solution |
+/// | `backsolve_adjoint` | O(1) in the number of steps | approximate: y is re-integrated backward next to the adjoint and can drift (Chen et al. 2018) |
+/// | `checkpointed_adjoint` | O(steps of one output interval) | approximate, but y(t) comes from a forward re-solve of each interval from its stored start, so it never drifts |
+/// | `discrete_adjoint` | O(steps), or O(budget) states with binomial checkpointing | exact gradient of the computed (discrete) solution |
 #pragma once
 
 #include "nde/step_size/pi_controller.hpp"

@@ -98,8 +98,7 @@ class dense_solution {
     m_end = y0;
     m_terms = static_cast<std::size_t>(degree) + 1;
   }
-  /// \brief Appends the step ending at (t1, y1) with monomial coefficients
-  /// `coefficients[0..degree]`.
+  /// \brief Appends the step ending at (t1, y1) with monomial coefficients `coefficients[0..degree]`.
   template <class Coefficients>
   void append(T t1, const Coefficients& coefficients, const State& y1) {
     m_times.push_back(t1);

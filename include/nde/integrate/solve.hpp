@@ -6,8 +6,8 @@
 ///                       {.save_at = nde::save_at::times({0.1, 0.5, 1.0}),
 ///                        .controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-9},
 ///                        .max_steps = 100000});
-/// // sol.ts, sol.ys, sol.stats.{rhs_evals, accepted_steps, rejected_steps}, sol.status,
-/// sol.message \endcode
+/// // sol.ts, sol.ys, sol.stats.{rhs_evals, accepted_steps, rejected_steps}, sol.status, sol.message
+/// \endcode
 ///
 /// To solve repeatedly without allocating, keep an `integrator` (it owns the workspace) and a
 /// `solution` (its `ts`/`ys` are reused): once they have the right sizes, the stepping loop

@@ -45,8 +45,7 @@
 
 namespace nde::io {
 
-/// \brief The arrays of an `.npz`, keyed by member name without the `.npy` suffix (as `np.load`
-/// does).
+/// \brief The arrays of an `.npz`, keyed by member name without the `.npy` suffix (as `np.load` does).
 template <class Scalar>
 using npz_arrays = std::map<std::string, npy_array<Scalar>, std::less<>>;
 

@@ -6,17 +6,15 @@
 ///
 /// | offset | bytes  | field |
 /// |-------:|-------:|-------|
-/// | 0      | 8      | magic `89 4E 44 45 50 0D 0A 1A` (`\x89` `NDEP` CR LF ^Z, the PNG trick: a
-/// high-bit byte catches 7-bit transfers, CR LF catches newline conversion) | | 8      | 2      |
-/// format version, `01 00` | | 10     | 1      | scalar type: `1` = IEEE-754 binary32 (`float`),
-/// `2` = binary64 (`double`) | | 11     | 1      | reserved, `0` | | 12     | 4      | block count
-/// B (at most 65536) | | 16     | 8      | scalar count N, the sum of all block sizes (at most
-/// 2^40) | | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of
-/// name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions | | P      | N·s    | payload:
-/// the blocks in record order, each block's entries in column-major order (first index fastest; a
-/// weight `{out, in}` is stored exactly as Eigen stores it), each scalar as its s = 4 or 8 IEEE
-/// bytes, little-endian | | P+N·s  | 4      | CRC-32 (ISO-HDLC, as zlib/PNG/ZIP) of every preceding
-/// byte |
+/// | 0      | 8      | magic `89 4E 44 45 50 0D 0A 1A` (`\x89` `NDEP` CR LF ^Z, the PNG trick: a high-bit byte catches 7-bit transfers, CR LF catches newline conversion) |
+/// | 8      | 2      | format version, `01 00` |
+/// | 10     | 1      | scalar type: `1` = IEEE-754 binary32 (`float`), `2` = binary64 (`double`) |
+/// | 11     | 1      | reserved, `0` |
+/// | 12     | 4      | block count B (at most 65536) |
+/// | 16     | 8      | scalar count N, the sum of all block sizes (at most 2^40) |
+/// | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions |
+/// | P      | N·s    | payload: the blocks in record order, each block's entries in column-major order (first index fastest; a weight `{out, in}` is stored exactly as Eigen stores it), each scalar as its s = 4 or 8 IEEE bytes, little-endian |
+/// | P+N·s  | 4      | CRC-32 (ISO-HDLC, as zlib/PNG/ZIP) of every preceding byte |
 ///
 /// The file size is therefore exactly P + N·s + 4. Blocks carry no offsets: a loaded
 /// layout is contiguous in record order. NaN payloads, signed zeros, denormals and

@@ -10,9 +10,8 @@
 /// | member | meaning |
 /// |---|---|
 /// | `Eigen::Index num_params() const` | length of θ |
-/// | `void operator()(T t, const State& y, const Params& theta, State& dydt)` | dy/dt = f(t, y; θ),
-/// written in place | | `void vjp(T t, const State& y, const Params& theta, const State& a, State&
-/// a_y, ParamsRef a_theta)` | `a_y = aᵀ ∂f/∂y` (overwritten); `a_theta += aᵀ ∂f/∂θ` (accumulated) |
+/// | `void operator()(T t, const State& y, const Params& theta, State& dydt)` | dy/dt = f(t, y; θ), written in place |
+/// | `void vjp(T t, const State& y, const Params& theta, const State& a, State& a_y, ParamsRef a_theta)` | `a_y = aᵀ ∂f/∂y` (overwritten); `a_theta += aᵀ ∂f/∂θ` (accumulated) |
 ///
 /// `Params` is `Eigen::Ref<const Eigen::VectorX<S>>`, `ParamsRef` is
 /// `Eigen::Ref<Eigen::VectorX<S>>` (S the state scalar), so a field can be handed a segment of
@@ -168,12 +167,17 @@ class linear_field {
 /// `theta` a dynamic vector, all of a scalar S that is either the state scalar or
 /// `nde::dual<scalar>` — a generic lambda works:
 /// \code
-/// auto pendulum = nde::autodiff_field<Eigen::Vector2d, decltype(fn)>(fn, 1);
-/// // fn = [](auto t, const auto& y, const auto& theta, auto& dydt) { dydt << y[1], -sin(y[0]) -
-/// theta[0] * y[1]; }; \endcode Cost of one vjp: (n + p) evaluations of `fn` on dual numbers (one
-/// per input direction), per batch column — fine for small known-physics models, not for wide
-/// networks. \tparam State column-vector state (or batch matrix, handled column by column). \tparam
-/// Fn the templated callable.
+/// auto fn = [](auto t, const auto& y, const auto& theta, auto& dydt) {
+///   using std::sin;
+///   dydt[0] = y[1];
+///   dydt[1] = -sin(y[0]) - theta[0] * y[1];
+/// };
+/// nde::autodiff_field<Eigen::Vector2d, decltype(fn)> pendulum(fn, 1);  // one parameter
+/// \endcode
+/// Cost of one vjp: (n + p) evaluations of `fn` on dual numbers (one per input direction),
+/// per batch column — fine for small known-physics models, not for wide networks.
+/// \tparam State column-vector state (or batch matrix, handled column by column).
+/// \tparam Fn the templated callable.
 template <state State, class Fn>
 class autodiff_field {
  public:

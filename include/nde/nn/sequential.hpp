@@ -4,12 +4,13 @@
 ///
 /// \code
 /// nde::nn::sequential net{nde::nn::linear<2, 50>{}, nde::nn::tanh_activation{},
-/// nde::nn::linear<50, 2>{}}; Eigen::VectorXd theta(net.num_params());            // owned by the
-/// caller (or an optimiser) auto ws = net.make_workspace<double>();              // one vector;
-/// make_workspace<double>(B) for B columns Eigen::Vector2d x(1, 2), y, dy(1, 0), dx;
+///                         nde::nn::linear<50, 2>{}};
+/// Eigen::VectorXd theta(net.num_params());  // owned by the caller (or an optimiser)
+/// auto ws = net.make_workspace<double>();   // one vector; make_workspace<double>(B) for B columns
+/// Eigen::Vector2d x(1, 2), y, dy(1, 0), dx;
 /// Eigen::VectorXd dtheta = Eigen::VectorXd::Zero(net.num_params());
-/// net.forward(theta, x, y, ws);                        // y = net(x)
-/// net.backward(theta, x, dy, dx, dtheta, ws);          // reuses the forward values in ws
+/// net.forward(theta, x, y, ws);                // y = net(x)
+/// net.backward(theta, x, dy, dx, dtheta, ws);  // reuses the forward values in ws
 /// \endcode
 ///
 /// **Parameter naming.** `layout()` names blocks `"<k>.<name>"` where `k` counts every

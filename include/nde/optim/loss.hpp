@@ -26,8 +26,7 @@ enum class reduction {
   sum,   ///< Plain sum.
 };
 
-/// \brief A loss value and \f$\partial L / \partial \text{prediction}\f$ (same shape as the
-/// prediction).
+/// \brief A loss value and \f$\partial L / \partial \text{prediction}\f$ (same shape as the prediction).
 template <class Plain>
 struct loss_result {
   typename Plain::Scalar value;  ///< The reduced loss.
@@ -80,8 +79,7 @@ void fit_gradient(const Eigen::MatrixBase<P>& prediction, Eigen::MatrixBase<G>& 
 
 }  // namespace detail
 
-/// \brief Mean squared error \f$L = \frac1N \sum (p-y)^2\f$, \f$\partial L/\partial p =
-/// \frac2N(p-y)\f$.
+/// \brief Mean squared error \f$L = \frac1N \sum (p-y)^2\f$, \f$\partial L/\partial p = \frac2N(p-y)\f$.
 ///
 /// Writes the gradient into `gradient` (resized if it is a plain resizable matrix; it
 /// must already have the right shape otherwise) and returns the loss. No allocation
@@ -102,8 +100,8 @@ typename P::Scalar mse_loss(const Eigen::MatrixBase<P>& prediction,
 }
 
 /// \brief Mean absolute error \f$L = \frac1N \sum |p-y|\f$,
-/// \f$\partial L/\partial p = \frac1N \operatorname{sign}(p-y)\f$ with \f$\operatorname{sign}(0) =
-/// 0\f$. Same conventions as \ref nde::optim::mse_loss().
+/// \f$\partial L/\partial p = \frac1N \operatorname{sign}(p-y)\f$ with \f$\operatorname{sign}(0) = 0\f$.
+/// Same conventions as \ref nde::optim::mse_loss().
 template <class P, class T, class G>
 typename P::Scalar mae_loss(const Eigen::MatrixBase<P>& prediction,
                             const Eigen::MatrixBase<T>& target, Eigen::MatrixBase<G>& gradient,

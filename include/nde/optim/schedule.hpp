@@ -30,8 +30,7 @@ struct constant_schedule {
   [[nodiscard]] Scalar operator()(std::int64_t /*step*/) const noexcept { return base; }
 };
 
-/// \brief Step decay: \f$\gamma(t) = \gamma_0 \cdot g^{\lfloor t / s \rfloor}\f$ (PyTorch
-/// `StepLR`).
+/// \brief Step decay: \f$\gamma(t) = \gamma_0 \cdot g^{\lfloor t / s \rfloor}\f$ (PyTorch `StepLR`).
 template <class Scalar = double>
 struct step_schedule {
   Scalar base;                 ///< \f$\gamma_0\f$.
@@ -89,8 +88,7 @@ struct warmup_schedule {
   double start_factor = 0.0;      ///< \f$f_0 \in [0, 1]\f$.
 
   /// \brief Rate at `step`.
-  /// \throws nde::error (`invalid_input`) for negative `warmup_steps` or `start_factor` outside [0,
-  /// 1].
+  /// \throws nde::error (`invalid_input`) for negative `warmup_steps` or `start_factor` outside [0, 1].
   [[nodiscard]] auto operator()(std::int64_t step) const {
     if (warmup_steps < 0)
       throw error(status::invalid_input, "warmup_schedule: warmup_steps must be >= 0");

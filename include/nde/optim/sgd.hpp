@@ -7,8 +7,7 @@
 /// \f[
 ///   g_t = \nabla_\theta + \lambda \theta_{t-1}, \qquad
 ///   b_t = \begin{cases} g_t & t = 1 \\ \mu b_{t-1} + (1-\tau) g_t & t > 1 \end{cases}, \qquad
-///   \theta_t = \theta_{t-1} - \gamma \cdot \begin{cases} g_t + \mu b_t & \text{Nesterov} \\ b_t &
-///   \text{otherwise} \end{cases}
+///   \theta_t = \theta_{t-1} - \gamma \cdot \begin{cases} g_t + \mu b_t & \text{Nesterov} \\ b_t & \text{otherwise} \end{cases}
 /// \f]
 /// with learning rate \f$\gamma\f$, momentum \f$\mu\f$, dampening \f$\tau\f$ and weight
 /// decay \f$\lambda\f$. With \f$\mu = 0\f$ it is plain gradient descent.
@@ -98,8 +97,7 @@ class sgd {
   /// \brief Current learning rate (changed by schedules through \ref set_learning_rate).
   [[nodiscard]] Scalar learning_rate() const noexcept { return m_options.learning_rate; }
   /// \brief Sets the learning rate for the following steps.
-  /// \throws nde::error if `learning_rate` is negative or not finite (0 is allowed, e.g. at the
-  /// start of a warmup).
+  /// \throws nde::error if `learning_rate` is negative or not finite (0 is allowed, e.g. at the start of a warmup).
   void set_learning_rate(Scalar learning_rate) {
     if (!(learning_rate >= 0) || !std::isfinite(learning_rate))
       throw error(status::invalid_input, "sgd: learning_rate must be >= 0 and finite");

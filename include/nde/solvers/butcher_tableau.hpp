@@ -12,10 +12,8 @@
 /// | `std::array<double, s> b` | weights of the propagated solution |
 /// | `std::array<double, s> c` | nodes; `c[i] == sum_j a[i][j]` |
 /// | `bool fsal` | first same as last: `a[s-1] == b`, `c[s-1] == 1` |
-/// | optional `std::array<double, s> b_error`, `int error_order` | difference weights `b - b_hat`
-/// of the embedded method and the order of `b_hat` | | optional `int dense_degree`, `int
-/// dense_order`, `std::array<std::array<double, dense_degree>, s> dense` | continuous extension
-/// `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
+/// | optional `std::array<double, s> b_error`, `int error_order` | difference weights `b - b_hat` of the embedded method and the order of `b_hat` |
+/// | optional `int dense_degree`, `int dense_order`, `std::array<std::array<double, dense_degree>, s> dense` | continuous extension `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
 ///
 /// A user defines a new method the same way and gets `explicit_rk<my_tableau>`;
 /// `static_assert(nde::valid_tableau<my_tableau>())` reports a typo at compile time.
