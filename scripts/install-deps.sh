@@ -9,8 +9,8 @@ for group in "${@:-test}"; do
     build) ;;
     test) want+=(catch2) ;;
     examples) want+=(python3-matplotlib) ;;
-    bench) want+=(libbenchmark-dev libboost-dev) ;;
-    ci) want+=(catch2 libbenchmark-dev libboost-dev clang clang-format doxygen libclang-rt-dev) ;;
+    bench) want+=(libbenchmark-dev libboost-dev python3) ;;
+    ci) want+=(catch2 libbenchmark-dev libboost-dev python3 clang clang-format doxygen libclang-rt-dev) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done
