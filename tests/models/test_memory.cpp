@@ -127,6 +127,6 @@ TEST_CASE("checkpointed discrete adjoint stays within its state budget", "[model
   INFO("forward bytes per step: " << per_step);
   CHECK(per_step <= 3 * 8);
   const auto unbounded = measure(20000, nde::discrete_adjoint{});
-  CHECK(unbounded.stats.peak_stored_states == 20000);
+  CHECK(unbounded.stats.peak_stored_states == 19999);  // every step start but the first (an output)
   CHECK(unbounded.forward_peak > large.forward_peak + 20000 * 2 * 8);
 }

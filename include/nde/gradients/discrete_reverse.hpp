@@ -75,7 +75,7 @@ struct rk_reverse_workspace {
 /// Cost: s - 1 (+1) evaluations of f for the replay and one vjp per used stage (s - 1 for
 /// FSAL methods). A `stage_cached_field` (e.g. `network_field`) replays only the used stages,
 /// keeping each stage's forward values, and its vjps then skip the forward pass: about
-/// s - 1 evaluations and s - 1 reverse passes per step for dopri5 instead of s + 1 evaluations
+/// s - 1 evaluations and s - 1 reverse passes per step for dopri5 instead of s evaluations
 /// and s - 1 full vjps. No allocation once `ws` is sized (and the field's cache slots exist).
 /// \return number of f evaluations and vjps {rhs, vjp}.
 template <class Tableau, class Field, time_scalar T, state State>
@@ -152,10 +152,13 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
   return {rhs, vjps};
 }
 
-/// \brief Reverses the steps between `times[0]` and `times.back()` (y(times[0]) = `y_start`),
-/// holding at most `budget` extra states, recomputing on a binomial schedule (Griewank &
-/// Walther 2000). `budget == 0` with more than one step recomputes from `y_start` for every
-/// step (quadratic time, no extra memory).
+/// \brief Reverses the steps of one interval (y at its start given) holding at most `budget`
+/// extra states, recomputing forward steps on a binomial schedule (Griewank & Walther 2000,
+/// "Algorithm 799: revolve"): with c checkpoints and r sweeps, C(c + r, c) steps can be reversed.
+/// Each split keeps the left part as long as r - 1 sweeps allow, so the recursion (on the right
+/// part, one checkpoint fewer each level) stays shallow; the left part is a loop. A budget of at
+/// least steps - 1 stores every step start in one forward sweep; a budget of 0 recomputes from
+/// the start for every step (quadratic time, no extra memory).
 ///
 /// \tparam Reverse callable `reverse(step_index, y_at_step_start)`: pulls the cotangent back
 ///   through that step. \tparam Advance callable `advance(step_index, y_in, y_out)`: one
@@ -163,17 +166,21 @@ std::array<std::size_t, 2> reverse_rk_step(Field& field, params_view<scalar_of_t
 template <state State, class Reverse, class Advance>
 class binomial_reverser {
  public:
-  /// \brief Reserves `budget` checkpoint slots, each a copy of `like` (sets the state shape).
-  binomial_reverser(std::size_t budget, const State& like) : m_budget(budget) {
-    m_slots.assign(budget, like);
+  /// \brief A reverser holding at most `budget` states shaped like `like`.
+  binomial_reverser(std::size_t budget, const State& like) : m_budget(budget), m_like(like) {
     m_scratch[0] = like;
     m_scratch[1] = like;
   }
 
-  /// \brief Reverses steps [0, steps) starting from `y_start`.
+  /// \brief Reverses steps [0, steps) starting from `y_start`. Allocates the checkpoint slots
+  /// it needs, min(budget, steps - 1), on first use; later runs reuse them.
   void run(std::size_t steps, const State& y_start, Reverse& reverse, Advance& advance) {
     m_used = 0;
-    if (steps > 0) reverse_range(0, steps, y_start, m_budget, reverse, advance);
+    m_peak = 0;
+    if (steps == 0) return;
+    const std::size_t slots = std::min(m_budget, steps - 1);
+    if (m_slots.size() < slots) m_slots.resize(slots, m_like);
+    reverse_range(0, steps, y_start, slots, reverse, advance);
   }
 
   /// \brief Most checkpoints held at once during the last `run`.
@@ -185,30 +192,48 @@ class binomial_reverser {
   // y(lo) is `y_lo`; `free_slots` checkpoints are available for [lo, hi).
   void reverse_range(std::size_t lo, std::size_t hi, const State& y_lo, std::size_t free_slots,
                      Reverse& reverse, Advance& advance) {
-    const std::size_t length = hi - lo;
-    if (length == 1) {
-      reverse(lo, y_lo);
-      return;
-    }
-    if (free_slots == 0) {
-      for (std::size_t i = hi; i-- > lo;) {
-        const State& y_i = advance_to(lo, i, y_lo, advance);
-        reverse(i, y_i);
+    while (true) {
+      const std::size_t length = hi - lo;
+      if (length == 1) {
+        reverse(lo, y_lo);
+        return;
       }
-      return;
+      if (free_slots == 0) {
+        for (std::size_t i = hi; i-- > lo;) reverse(i, advance_to(lo, i, y_lo, advance));
+        return;
+      }
+      if (free_slots >= length - 1) {
+        // Enough room for every step start: one forward sweep, then reverse in order.
+        const std::size_t first = m_used;
+        const State* current = &y_lo;
+        for (std::size_t i = lo; i + 1 < hi; ++i) {
+          State& slot = m_slots[m_used++];
+          advance(i, *current, slot);
+          ++m_recomputed;
+          current = &slot;
+        }
+        m_peak = std::max(m_peak, m_used);
+        for (std::size_t i = hi; i-- > lo + 1;) reverse(i, m_slots[first + (i - lo - 1)]);
+        reverse(lo, y_lo);
+        m_used = first;
+        return;
+      }
+      // One checkpoint reverses `length` steps in length - 1 sweeps: it sits one step short of hi.
+      std::size_t left = length - 1;
+      if (free_slots > 1) {
+        std::uint64_t sweeps = 1;
+        while (detail::binomial_capacity(free_slots, sweeps) < length) ++sweeps;
+        left = static_cast<std::size_t>(
+            std::min<std::uint64_t>(length - 1, detail::binomial_capacity(free_slots, sweeps - 1)));
+      }
+      const std::size_t mid = lo + left;
+      State& checkpoint = m_slots[m_used++];
+      m_peak = std::max(m_peak, m_used);
+      checkpoint = advance_to(lo, mid, y_lo, advance);
+      reverse_range(mid, hi, checkpoint, free_slots - 1, reverse, advance);
+      --m_used;
+      hi = mid;
     }
-    std::uint64_t sweeps = 1;
-    while (detail::binomial_capacity(free_slots, sweeps) < length) ++sweeps;
-    const std::uint64_t right_capacity = detail::binomial_capacity(free_slots - 1, sweeps);
-    const std::size_t right =
-        static_cast<std::size_t>(std::min<std::uint64_t>(length - 1, right_capacity));
-    const std::size_t mid = hi - right;
-    State& checkpoint = m_slots[m_used++];
-    m_peak = std::max(m_peak, m_used);
-    checkpoint = advance_to(lo, mid, y_lo, advance);
-    reverse_range(mid, hi, checkpoint, free_slots - 1, reverse, advance);
-    --m_used;
-    reverse_range(lo, mid, y_lo, free_slots, reverse, advance);
   }
 
   // y(target) from y(from) = y_from by repeated steps; returns a scratch buffer.
@@ -227,6 +252,7 @@ class binomial_reverser {
   }
 
   std::size_t m_budget;
+  State m_like;
   std::vector<State> m_slots;
   std::array<State, 2> m_scratch;
   std::size_t m_used = 0;

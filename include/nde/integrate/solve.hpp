@@ -128,6 +128,10 @@ class integrator {
   [[nodiscard]] const Stepper& method() const noexcept { return m_stepper; }
   /// \brief The stepper's workspace (stage derivatives of the last step, etc.).
   [[nodiscard]] const workspace_type& workspace() const noexcept { return m_workspace; }
+  /// \brief The step size the PI controller proposed after the last accepted step of the last
+  /// adaptive solve (a magnitude; 0 before any adaptive step). Seeds `dt0` of a solve that
+  /// continues where this one ended, without the initial-step heuristic.
+  [[nodiscard]] double proposed_step() const noexcept { return m_proposed_step; }
 
   /// \brief Solves y' = f(t, y), y(t0) = y0 from t0 to t1 into `out` (its storage is reused).
   /// \return `out.status`.
@@ -141,6 +145,7 @@ class integrator {
     out.dense.clear();
     m_outputs = 0;
     m_next_save = 0;
+    m_proposed_step = 0;
     const nde::status result = run(f, t0, t1, y0, options, out);
     out.ts.resize(m_outputs);
     out.ys.resize(m_outputs);
@@ -399,6 +404,7 @@ class integrator {
       if (adaptive)
         dt = std::clamp(used * detail::pi_accept_factor(*adaptive, pi, err, controller_exponent),
                         adaptive->dtmin, adaptive->dtmax);
+      if (adaptive) m_proposed_step = dt;
       ++step_index;
       if (need_dense) m_stepper.dense_coefficients(t, t_next, m_y, m_y_next, m_workspace, m_dense);
       while (m_next_save < save.ts.size()) {
@@ -432,6 +438,7 @@ class integrator {
   Eigen::MatrixXd m_scaled;
   std::size_t m_outputs = 0;
   std::size_t m_next_save = 0;
+  double m_proposed_step = 0;
 };
 
 /// \brief Solves y' = f(t, y), y(t0) = y0 on [t0, t1] (or backward when t1 < t0).

@@ -140,6 +140,7 @@ class linear_field {
   /// \brief dy/dt = A y.
   template <class T>
   void operator()(T, const State& y, params_view<scalar> theta, State& dydt) const {
+    check(y);
     const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(),
                                                                                     m_n, m_n);
     dydt.noalias() = A * y;
@@ -149,6 +150,7 @@ class linear_field {
   template <class T>
   void vjp(T, const State& y, params_view<scalar> theta, const State& a, State& a_y,
            params_ref<scalar> a_theta) const {
+    check(y);
     const Eigen::Map<const Eigen::Matrix<scalar, Eigen::Dynamic, Eigen::Dynamic>> A(theta.data(),
                                                                                     m_n, m_n);
     a_y.noalias() = A.transpose() * a;
@@ -157,6 +159,13 @@ class linear_field {
   }
 
  private:
+  void check(const State& y) const {
+    if (y.rows() != m_n)
+      throw error(status::invalid_input, "linear_field: the state has " + std::to_string(y.rows()) +
+                                             " rows, the field was made for " +
+                                             std::to_string(m_n));
+  }
+
   Eigen::Index m_n;
 };
 
@@ -200,6 +209,7 @@ class autodiff_field {
   /// \brief dy/dt = fn(t, y, θ), column by column.
   template <class T>
   void operator()(T t, const State& y, params_view<scalar> theta, State& dydt) {
+    dydt.resize(y.rows(), y.cols());
     m_theta = theta;
     for (Eigen::Index c = 0; c < y.cols(); ++c) {
       m_y = y.col(c);
@@ -215,6 +225,7 @@ class autodiff_field {
   void vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& a_y,
            params_ref<scalar> a_theta) {
     const Eigen::Index n = y.rows();
+    a_y.resize(y.rows(), y.cols());
     m_dual_theta = theta.template cast<dual<scalar>>();
     for (Eigen::Index c = 0; c < y.cols(); ++c) {
       m_dual_y = y.col(c).template cast<dual<scalar>>();

@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <span>
 #include <string>
@@ -130,8 +131,11 @@ class neural_ode {
   const forward_type& forward(const State& y0, std::span<const T> ts) {
     check_params();
     m_ready = false;
+    // Copies first: y0 or ts may refer to the previous result (continuing a rollout).
+    const State start = y0;
+    std::vector<T> times(ts.begin(), ts.end());
     auto& r = m_forward;
-    r.ts.assign(ts.begin(), ts.end());
+    r.ts = std::move(times);
     r.ys.clear();
     r.stats = {};
     r.status = status::success;
@@ -139,23 +143,31 @@ class neural_ode {
     m_steps.clear();
     m_step_states.clear();
     m_interval_dt0.clear();
-    if (ts.empty())
+    const auto& t = r.ts;
+    if (std::holds_alternative<fixed_times>(m_options.controller))
+      return fail_forward(status::invalid_input,
+                          "forward: use pi_controller or constant_step (the output times split the "
+                          "solve; fixed_times does not apply)");
+    if (t.empty())
       return fail_forward(status::invalid_input,
                           "forward: ts is empty (ts[0] is the initial time)");
-    for (std::size_t i = 0; i < ts.size(); ++i)
-      if (!std::isfinite(static_cast<double>(ts[i])))
+    for (std::size_t i = 0; i < t.size(); ++i)
+      if (!std::isfinite(static_cast<double>(t[i])))
         return fail_forward(status::invalid_input,
                             "forward: ts[" + std::to_string(i) + "] is not finite");
-    const T direction = ts.size() > 1 && ts[1] < ts[0] ? T(-1) : T(1);
-    for (std::size_t i = 1; i < ts.size(); ++i)
-      if (!(direction * (ts[i] - ts[i - 1]) > 0))
+    const T direction = t.size() > 1 && t[1] < t[0] ? T(-1) : T(1);
+    for (std::size_t i = 1; i < t.size(); ++i)
+      if (!(direction * (t[i] - t[i - 1]) > 0))
         return fail_forward(status::invalid_input,
                             "forward: ts must be strictly monotone; ts[" + std::to_string(i - 1) +
-                                "] = " + std::to_string(ts[i - 1]) + ", ts[" + std::to_string(i) +
-                                "] = " + std::to_string(ts[i]));
-    if (!y0.allFinite()) return fail_forward(status::non_finite, "forward: y0 contains NaN or Inf");
-    r.ys.push_back(y0);
-    m_state_shape = y0;
+                                "] = " + std::to_string(t[i - 1]) + ", ts[" + std::to_string(i) +
+                                "] = " + std::to_string(t[i]));
+    if (!start.allFinite())
+      return fail_forward(status::non_finite, "forward: y0 contains NaN or Inf");
+    r.ys.push_back(start);
+    m_state_shape = start;
+    m_forward_params = m_params;
+    m_stored_every_step = store_every_step();
 
     auto f = bound_field();
     solve_options opts{.save_at = save_at::final_time(),
@@ -163,29 +175,28 @@ class neural_ode {
                        .max_steps = m_options.max_steps,
                        .record_steps = needs_steps(),
                        .dense = false};
-    if (store_every_step()) opts.save_at = save_at::every_step();
-    double next_dt0 = 0;
-    if (auto* pi = std::get_if<pi_controller>(&opts.controller)) next_dt0 = pi->dt0;
-    for (std::size_t i = 0; i + 1 < ts.size(); ++i) {
-      if (auto* pi = std::get_if<pi_controller>(&opts.controller)) pi->dt0 = next_dt0;
+    if (m_stored_every_step) opts.save_at = save_at::every_step();
+    auto* pi = std::get_if<pi_controller>(&opts.controller);
+    double next_dt0 = pi ? pi->dt0 : 0.0;
+    for (std::size_t i = 0; i + 1 < t.size(); ++i) {
+      if (pi) pi->dt0 = next_dt0;
       m_interval_dt0.push_back(next_dt0);
-      m_forward_integrator.solve(f, ts[i], ts[i + 1], r.ys.back(), opts, m_scratch_solution);
+      m_forward_integrator.solve(f, t[i], t[i + 1], r.ys.back(), opts, m_scratch_solution);
       const auto& s = m_scratch_solution;
       r.stats.rhs_evals += s.stats.rhs_evals;
       r.stats.accepted_steps += s.stats.accepted_steps;
       r.stats.rejected_steps += s.stats.rejected_steps;
       if (!s.success()) {
         r.status = s.status;
-        r.message = "forward: interval " + std::to_string(i) + " [" + std::to_string(ts[i]) + ", " +
-                    std::to_string(ts[i + 1]) + "]: " + s.message;
+        r.message = "forward: interval " + std::to_string(i) + " [" + std::to_string(t[i]) + ", " +
+                    std::to_string(t[i + 1]) + "]: " + s.message;
         return r;
       }
       if (needs_steps()) m_steps.push_back(s.step_times);
-      if (store_every_step()) m_step_states.emplace_back(s.ys.begin(), s.ys.end() - 1);
+      if (m_stored_every_step) m_step_states.emplace_back(s.ys.begin(), s.ys.end() - 1);
       r.ys.push_back(s.ys.back());
-      if (s.step_times.size() >= 2)
-        next_dt0 = std::abs(
-            static_cast<double>(s.step_times.back() - s.step_times[s.step_times.size() - 2]));
+      // The controller's proposal after the interval's last step seeds the next interval.
+      if (pi) next_dt0 = std::min(m_forward_integrator.proposed_step(), pi->dtmax);
     }
     m_ready = true;
     return r;
@@ -218,6 +229,10 @@ class neural_ode {
                     "backward: cotangent " + std::to_string(i) + " contains NaN or Inf");
     }
     check_params();
+    if (m_params.size() != m_forward_params.size() ||
+        !(m_params.array() == m_forward_params.array()).all())
+      throw error(status::invalid_input,
+                  "backward: the parameters changed since forward(); run forward() again");
     gradient_type g;
     g.params = params_type::Zero(m_params.size());
     g.stats.forward_rhs_evals = r.stats.rhs_evals;
@@ -239,7 +254,9 @@ class neural_ode {
     params_type params;                         ///< Sum of the per-sample dL/dθ.
     std::vector<State> y0;                      ///< dL/dy0 of each sample.
     gradient_stats stats;                       ///< Summed work.
-    nde::status status = nde::status::success;  ///< First failure in sample order, if any.
+    nde::status status = nde::status::success;  ///< First failure in sample order, if any;
+                                                ///< failed samples add nothing to `loss` and
+                                                ///< `params`, and their `y0` is NaN.
     /// \brief Empty on success; else the first failure's message, prefixed by `sample <i>: `.
     std::string message;
   };
@@ -280,6 +297,8 @@ class neural_ode {
           for (auto& c : cotangents) c.setZero();
           losses[i] = loss(i, fr.ys, cotangents);
           per[i] = local.backward(std::span<const State>(cotangents));
+          if (per[i].status != status::success)
+            per[i].message = "sample " + std::to_string(i) + ": " + per[i].message;
         }
       } catch (...) {
         next = n;  // the other workers stop at their next sample
@@ -301,10 +320,17 @@ class neural_ode {
         out.status = per[i].status;
         out.message = per[i].message;
       }
-      out.loss += losses[i];
-      if (per[i].params.size() == out.params.size()) out.params += per[i].params;
-      out.y0.push_back(per[i].y0);
       add_stats(out.stats, per[i].stats);
+      if (per[i].status != status::success) {
+        // A failed sample contributes nothing; its dL/dy0 is NaN so it cannot pass for a value.
+        State nan = y0s[i];
+        nan.setConstant(std::numeric_limits<scalar>::quiet_NaN());
+        out.y0.push_back(std::move(nan));
+        continue;
+      }
+      out.loss += losses[i];
+      out.params += per[i].params;
+      out.y0.push_back(per[i].y0);
     }
     return out;
   }
@@ -476,38 +502,47 @@ class neural_ode {
     const params_view<scalar> theta(m_params);
     std::size_t rhs = 0;
     std::size_t vjps = 0;
+    const std::vector<T>* times = nullptr;
+    auto reverse = [&](std::size_t step, const State& y_start) {
+      const auto counts =
+          reverse_rk_step<tableau>(m_field, theta, (*times)[step], (*times)[step + 1], y_start,
+                                   y_bar, params_ref<scalar>(g.params), ws);
+      rhs += counts[0];
+      vjps += counts[1];
+      ++g.stats.backward_steps;
+    };
+    auto f = bound_field();
+    typename Method::template workspace<State> step_ws = m_method.make_workspace(m_state_shape);
+    auto advance = [&](std::size_t step, const State& y_in, State& y_out) {
+      m_method.init(f, (*times)[step], y_in, step_ws);
+      m_method.step(f, (*times)[step], (*times)[step + 1], y_in, y_out, step_ws);
+      rhs += Method::stages;
+    };
+    binomial_reverser<State, decltype(reverse), decltype(advance)> reverser(
+        m_gradient.max_checkpoints, m_state_shape);
+    if (m_stored_every_step) {
+      // Every step start is kept (the interval starts are outputs, not counted).
+      for (const auto& states : m_step_states) g.stats.peak_stored_states += states.size() - 1;
+    }
     for (std::size_t i = r.ys.size() - 1; i > 0; --i) {
-      const auto& times = m_steps[i - 1];
-      auto reverse = [&](std::size_t step, const State& y_start) {
-        const auto counts =
-            reverse_rk_step<tableau>(m_field, theta, times[step], times[step + 1], y_start, y_bar,
-                                     params_ref<scalar>(g.params), ws);
-        rhs += counts[0];
-        vjps += counts[1];
-        ++g.stats.backward_steps;
-      };
-      const std::size_t steps = times.size() - 1;
-      if (store_every_step()) {
+      times = &m_steps[i - 1];
+      const std::size_t steps = times->size() - 1;
+      if (m_stored_every_step) {
         const auto& states = m_step_states[i - 1];
-        g.stats.peak_stored_states = std::max(g.stats.peak_stored_states, states.size());
         for (std::size_t k = steps; k-- > 0;) reverse(k, states[k]);
       } else {
-        auto f = bound_field();
-        typename Method::template workspace<State> step_ws = m_method.make_workspace(m_state_shape);
-        auto advance = [&](std::size_t step, const State& y_in, State& y_out) {
-          m_method.init(f, times[step], y_in, step_ws);
-          m_method.step(f, times[step], times[step + 1], y_in, y_out, step_ws);
-          rhs += Method::stages;
-        };
-        binomial_reverser<State, decltype(reverse), decltype(advance)> reverser(
-            m_gradient.max_checkpoints, m_state_shape);
         reverser.run(steps, r.ys[i - 1], reverse, advance);
         g.stats.peak_stored_states = std::max(g.stats.peak_stored_states, reverser.peak());
-        g.stats.recomputed_steps += reverser.recomputed();
       }
       y_bar += cot[i - 1];
+      if (!y_bar.allFinite() || !g.params.allFinite()) {
+        g.status = status::non_finite;
+        g.message = "backward: NaN or Inf in the discrete adjoint after interval " +
+                    std::to_string(i - 1) + " (overflow, or a field that is not finite there)";
+        break;
+      }
     }
-    g.stats.recomputed_steps += g.stats.backward_steps;
+    g.stats.recomputed_steps = reverser.recomputed() + g.stats.backward_steps;
     g.stats.backward_rhs_evals = rhs;
     g.stats.backward_vjp_evals = vjps;
     g.y0 = y_bar;
@@ -527,6 +562,8 @@ class neural_ode {
   std::vector<std::vector<T>> m_steps;            // step times per interval (discrete adjoint)
   std::vector<std::vector<State>> m_step_states;  // state at each step start (discrete, unbounded)
   std::vector<double> m_interval_dt0;             // first trial step of each interval
+  params_type m_forward_params;                   // θ of the last forward pass
+  bool m_stored_every_step = false;               // mode of the last forward pass (discrete)
 };
 
 }  // namespace nde
