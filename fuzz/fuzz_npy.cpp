@@ -11,8 +11,14 @@ template <class Scalar>
 void check(std::span<const std::uint8_t> bytes) {
   nde::io::npy_array<Scalar> array;
   if (!nde::io::decode_npy(bytes, array)) return;
+  // The product of the shape; an empty array's other dimensions may multiply past 2^63.
   std::int64_t count = 1;
-  for (const auto dimension : array.shape) count *= dimension;
+  bool empty = false;
+  for (const auto dimension : array.shape) empty = empty || dimension == 0;
+  if (!empty)
+    for (const auto dimension : array.shape)
+      if (__builtin_mul_overflow(count, dimension, &count)) __builtin_trap();
+  if (empty) count = 0;
   if (count != array.values.size()) __builtin_trap();
   if (array.shape.size() <= 2 && array.matrix().size() != count) __builtin_trap();
 }

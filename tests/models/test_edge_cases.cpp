@@ -74,7 +74,8 @@ TEST_CASE("overflow in the discrete adjoint is a status, not a silent Inf", "[mo
   CHECK_THAT(g.message, Catch::Contains("NaN or Inf"));
 }
 
-TEST_CASE("every method agrees with finite differences for decreasing output times", "[models][edge]") {
+TEST_CASE("every method agrees with finite differences for decreasing output times",
+          "[models][edge]") {
   const std::vector<double> ts{1.2, 0.6, 0.1};
   const vec y1 = (vec(2) << 0.4, -0.3).finished();
   auto loss = [&](auto& model, const vec& y) {
@@ -96,7 +97,8 @@ TEST_CASE("every method agrees with finite differences for decreasing output tim
     }
   };
   const nde::pi_controller adjoint{.rtol = 1e-10, .atol = 1e-12};
-  check(linear_model<nde::discrete_adjoint>(nde::linear_field<vec>(2), rotation_decay(), {}, tight));
+  check(
+      linear_model<nde::discrete_adjoint>(nde::linear_field<vec>(2), rotation_decay(), {}, tight));
   check(linear_model<nde::checkpointed_adjoint>(nde::linear_field<vec>(2), rotation_decay(),
                                                 {.controller = adjoint}, tight));
   check(linear_model<nde::backsolve_adjoint>(nde::linear_field<vec>(2), rotation_decay(),
@@ -107,7 +109,8 @@ TEST_CASE("float states give the double gradient to float accuracy", "[models][e
   using vecf = Eigen::Vector2f;
   const std::vector<double> ts{0.0, 0.5, 1.0};
   linear_model<nde::discrete_adjoint, nde::rk4, vecf> single(
-      nde::linear_field<vecf>(2), rotation_decay().cast<float>(), {}, {.controller = nde::constant_step{.dt = 0.05}});
+      nde::linear_field<vecf>(2), rotation_decay().cast<float>(), {},
+      {.controller = nde::constant_step{.dt = 0.05}});
   linear_model<nde::discrete_adjoint, nde::rk4> dbl(nde::linear_field<vec>(2), rotation_decay(), {},
                                                     {.controller = nde::constant_step{.dt = 0.05}});
   REQUIRE(single.forward(vecf(1.0f, 0.5f), ts).status == nde::status::success);
@@ -120,10 +123,12 @@ TEST_CASE("float states give the double gradient to float accuracy", "[models][e
   CHECK((gf.y0.cast<double>() - gd.y0).norm() < 1e-5 * gd.y0.norm());
 }
 
-TEST_CASE("one checkpoint on a long interval: same gradient, bounded bookkeeping", "[models][edge]") {
+TEST_CASE("one checkpoint on a long interval: same gradient, bounded bookkeeping",
+          "[models][edge]") {
   const std::vector<double> ts{0.0, 3.0};
   const nde::neural_ode_options fixed{.controller = nde::constant_step{.dt = 0.01}};  // 300 steps
-  linear_model<nde::discrete_adjoint, nde::rk4> all(nde::linear_field<vec>(2), rotation_decay(), {}, fixed);
+  linear_model<nde::discrete_adjoint, nde::rk4> all(nde::linear_field<vec>(2), rotation_decay(), {},
+                                                    fixed);
   linear_model<nde::discrete_adjoint, nde::rk4> one(nde::linear_field<vec>(2), rotation_decay(),
                                                     {.max_checkpoints = 1}, fixed);
   linear_model<nde::discrete_adjoint, nde::rk4> many(nde::linear_field<vec>(2), rotation_decay(),
@@ -146,7 +151,8 @@ TEST_CASE("one checkpoint on a long interval: same gradient, bounded bookkeeping
 
 TEST_CASE("a failed sample adds nothing and reports NaN for its dL/dy0", "[models][edge]") {
   linear_model<nde::discrete_adjoint> model(nde::linear_field<vec>(2), rotation_decay(), {}, tight);
-  std::vector<vec> y0s{vec::Ones(2), vec::Constant(2, std::numeric_limits<double>::quiet_NaN()), -vec::Ones(2)};
+  std::vector<vec> y0s{vec::Ones(2), vec::Constant(2, std::numeric_limits<double>::quiet_NaN()),
+                       -vec::Ones(2)};
   const std::vector<double> ts{0.0, 0.4};
   auto loss = [](std::size_t, const std::vector<vec>& ys, std::vector<vec>& c) {
     c.back() = ys.back();

@@ -184,6 +184,9 @@ void convert_npy_data(const std::uint8_t* data, bool big_endian,
                       const std::vector<std::int64_t>& shape, bool fortran_order,
                       Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& values) {
   const Eigen::Index count = values.size();
+  // An empty array (some dimension 0) has nothing to place, and the strides of its other,
+  // possibly huge, dimensions must not be multiplied (they can overflow: found by fuzzing).
+  if (count == 0) return;
   if (fortran_order || shape.size() <= 1) {
     for (Eigen::Index k = 0; k < count; ++k)
       values[k] = static_cast<Scalar>(
