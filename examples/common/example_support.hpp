@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -55,14 +56,24 @@ class options {
 
   [[nodiscard]] const std::string& str(const std::string& name) const { return m_values.at(name); }
   /// The value of --name as an integer; throws naming the option unless the whole value parses.
-  [[nodiscard]] int integer(const std::string& name) const {
-    return convert(name, "an integer",
+  [[nodiscard]] int integer(const std::string& name) const { return to_integer(name, str(name)); }
+  /// The value of --name as a finite real number (same checks).
+  [[nodiscard]] double real(const std::string& name) const { return to_real(name, str(name)); }
+
+  /// `text` (a value of --name, or one item of a list) as an integer, or an exception naming --name.
+  static int to_integer(const std::string& name, const std::string& text) {
+    return convert(name, text, "an integer",
                    [](const std::string& v, std::size_t* end) { return std::stoi(v, end); });
   }
-  /// The value of --name as a real number (same checks).
-  [[nodiscard]] double real(const std::string& name) const {
-    return convert(name, "a number",
-                   [](const std::string& v, std::size_t* end) { return std::stod(v, end); });
+  /// `text` as a finite real number, or an exception naming --name.
+  static double to_real(const std::string& name, const std::string& text) {
+    const double value =
+        convert(name, text, "a number",
+                [](const std::string& v, std::size_t* end) { return std::stod(v, end); });
+    if (!std::isfinite(value))
+      throw std::invalid_argument("option --" + name + " needs a finite number (got '" + text +
+                                  "')");
+    return value;
   }
 
   void print_help() const {
@@ -75,14 +86,12 @@ class options {
 
  private:
   template <class Parse>
-  std::invoke_result_t<Parse, const std::string&, std::size_t*> convert(const std::string& name,
-                                                                        const char* what,
-                                                                        Parse parse) const {
-    const std::string& value = str(name);
+  static std::invoke_result_t<Parse, const std::string&, std::size_t*> convert(
+      const std::string& name, const std::string& value, const char* what, Parse parse) {
     std::size_t end = 0;
     try {
       const auto result = parse(value, &end);
-      if (end == value.size()) return result;
+      if (end == value.size() && !value.empty()) return result;
     } catch (const std::exception&) {
     }
     throw std::invalid_argument("option --" + name + " needs " + what + " (got '" + value + "')");

@@ -329,37 +329,11 @@ int with_gradient(const settings& s) {
                               s.gradient + "')");
 }
 
-// std::stoi's own message ("stoi") does not say which option was wrong.
-int integer(const std::string& name, const std::string& text) {
-  std::size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size())
-    throw std::invalid_argument("--" + name + " needs an integer (got '" + text + "')");
-  return value;
-}
-
-double real(const std::string& name, const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || !std::isfinite(value))
-    throw std::invalid_argument("--" + name + " needs a finite number (got '" + text + "')");
-  return value;
-}
-
 std::vector<int> integer_list(const std::string& name, const std::string& text) {
   std::vector<int> values;
   std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) values.push_back(integer(name, item));
+  for (std::string item; std::getline(stream, item, ',');)
+    values.push_back(examples::options::to_integer(name, item));
   if (values.empty())
     throw std::invalid_argument("--" + name + " needs a comma-separated list of integers");
   return values;
@@ -385,18 +359,11 @@ int main(int argc, char** argv) {
         .add("report-every", "500", "iterations between progress lines")
         .add("out", "out/hybrid_physics", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    settings s{integer("iters", opt.str("iters")),
-               integer("seed", opt.str("seed")),
-               integer("test-trajectories", opt.str("test-trajectories")),
-               integer("batch-size", opt.str("batch-size")),
-               integer("window", opt.str("window")),
-               integer("report-every", opt.str("report-every")),
-               real("noise", opt.str("noise")),
-               real("lr", opt.str("lr")),
-               integer_list("sizes", opt.str("sizes")),
-               opt.str("solver"),
-               opt.str("gradient"),
-               opt.str("out")};
+    settings s{
+        opt.integer("iters"),      opt.integer("seed"),   opt.integer("test-trajectories"),
+        opt.integer("batch-size"), opt.integer("window"), opt.integer("report-every"),
+        opt.real("noise"),         opt.real("lr"),        integer_list("sizes", opt.str("sizes")),
+        opt.str("solver"),         opt.str("gradient"),   opt.str("out")};
     if (s.iters < 1 || s.test_trajectories < 1 || s.batch_size < 1 || s.report_every < 1)
       throw std::invalid_argument(
           "need iters, test-trajectories, batch-size and report-every >= 1");

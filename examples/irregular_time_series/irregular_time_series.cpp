@@ -278,33 +278,6 @@ int with_gradient(const settings& s) {
                               s.gradient + "')");
 }
 
-// std::stoi's own message ("stoi") does not say which option was wrong.
-int integer(const examples::options& opt, const std::string& name) {
-  std::size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(opt.str(name), &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != opt.str(name).size())
-    throw std::invalid_argument("--" + name + " needs an integer (got '" + opt.str(name) + "')");
-  return value;
-}
-
-double real(const examples::options& opt, const std::string& name) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(opt.str(name), &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != opt.str(name).size())
-    throw std::invalid_argument("--" + name + " needs a number (got '" + opt.str(name) + "')");
-  return value;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -323,13 +296,13 @@ int main(int argc, char** argv) {
         .add("report-every", "500", "iterations between progress lines")
         .add("out", "out/irregular_time_series", "output directory");
     if (!opt.parse(argc, argv)) return 0;
-    const settings s{integer(opt, "iters"),
-                     integer(opt, "seed"),
-                     integer(opt, "observations"),
-                     integer(opt, "report-every"),
-                     real(opt, "noise"),
-                     real(opt, "t-train"),
-                     real(opt, "lr"),
+    const settings s{opt.integer("iters"),
+                     opt.integer("seed"),
+                     opt.integer("observations"),
+                     opt.integer("report-every"),
+                     opt.real("noise"),
+                     opt.real("t-train"),
+                     opt.real("lr"),
                      opt.str("solver"),
                      opt.str("gradient"),
                      opt.str("out")};
