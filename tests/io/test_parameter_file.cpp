@@ -287,6 +287,29 @@ TEST_CASE("the writer rejects layouts it could not read back", "[io][parameter_f
       nde::error);
 }
 
+TEST_CASE("a huge dimension next to a zero one is rejected, not wrapped negative",
+          "[io][parameter_file]") {
+  // Found by the CI fuzzing run: block "t" of shape (2, 0, 0xf2afbabbb8890000) has 0 scalars,
+  // so the running product stayed in range while the last dimension exceeded int64.
+  std::vector<std::uint8_t> bytes = {
+      0x89, 0x4e, 0x44, 0x45, 0x50, 0x0d, 0x0a, 0x1a, 0x01, 0x00, 0x01, 0x00, 0x01, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x74, 0x03,
+      0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x00, 0x00, 0x89, 0xb8, 0xbb, 0xba, 0xaf, 0xf2, 0x00, 0x00, 0x00, 0x00};
+  const auto crc =
+      nde::io::detail::crc32(std::span<const std::uint8_t>(bytes.data(), bytes.size() - 4));
+  for (int i = 0; i < 4; ++i)
+    bytes[bytes.size() - 4 + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+  nde::io::parameter_set<float> decoded;
+  const auto result = nde::io::decode_parameters(std::span<const std::uint8_t>(bytes), decoded);
+  CHECK_FALSE(result.ok());
+  CHECK_THAT(result.message, Catch::Contains("absurd dimension"));
+  const Eigen::VectorXd none(0);
+  CHECK_THROWS_AS(nde::io::encode_parameters(
+                      nde::parameter_layout{{"t", {2, 0, std::int64_t{1} << 62}, 0}}, none),
+                  nde::error);
+}
+
 TEST_CASE("load errors name the file", "[io][parameter_file]") {
   scratch_directory dir("errors");
   CHECK_THROWS_WITH(nde::io::load_parameters<double>(dir.path / "absent.ndep"),

@@ -101,7 +101,8 @@ inline io_status check_layout(const parameter_layout& layout, Eigen::Index size)
     for (const auto dimension : block.shape) {
       if (dimension < 0)
         return io_status::failure(label + ": negative dimension in " + shape_string(block.shape));
-      if (!checked_multiply(count, static_cast<std::uint64_t>(dimension),
+      if (static_cast<std::uint64_t>(dimension) > parameter_file_max_scalars ||
+          !checked_multiply(count, static_cast<std::uint64_t>(dimension),
                             parameter_file_max_scalars, count))
         return io_status::failure(label + ": shape " + shape_string(block.shape) +
                                   " is absurdly large");
@@ -180,7 +181,10 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes,
     for (std::uint8_t d = 0; d < rank; ++d) {
       std::uint64_t dimension = 0;
       if (!reader.read(dimension)) return ran_out("the shape of block '" + block.name + "'", 8);
-      if (!checked_multiply(size, dimension, parameter_file_max_scalars, size))
+      // Each dimension is bounded on its own too: after a zero dimension the running product
+      // stays 0, and a dimension past 2^63 would turn negative as an int64 (found by fuzzing).
+      if (dimension > parameter_file_max_scalars ||
+          !checked_multiply(size, dimension, parameter_file_max_scalars, size))
         return io_status::failure("block '" + block.name + "': absurd dimension " +
                                   std::to_string(dimension));
       block.shape.push_back(static_cast<std::int64_t>(dimension));
