@@ -5,7 +5,9 @@
 # sanitizer error; crashing inputs are kept under <build dir>/artifacts/<name>/.
 #
 # Usage: scripts/fuzz.sh [seconds per target, default 20] [target names...]
-# Environment: NDE_FUZZ_BUILD_DIR (default build/fuzz), NDE_FUZZ_JOBS (default 2).
+# Environment: NDE_FUZZ_BUILD_DIR (default build/fuzz), NDE_FUZZ_JOBS (default 2),
+# NDE_FUZZ_SEED (libFuzzer -seed, default 1: CI runs are repeatable; set another value, or 0
+# for a random one, and a longer time to search further).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +33,7 @@ for name in "${targets[@]}"; do
   mkdir -p "$corpus" "$artifacts"
   cp -R "$root/fuzz/corpus/$name/." "$corpus/"
   echo "== fuzz_$name: ${seconds}s on $(ls "$corpus" | wc -l) seeds"
-  if "$build/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+  if "$build/fuzz/fuzz_$name" -seed="${NDE_FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
       -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$work/$name.log" 2>&1; then
     grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov:" "$work/$name.log" | tail -4
     echo "   corpus grew to $(ls "$corpus" | wc -l) inputs"
