@@ -9,7 +9,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include <ctime>
 #include <span>
 #include <vector>
 
@@ -17,18 +16,6 @@ namespace {
 
 using vec = Eigen::Vector2d;
 using batch = Eigen::Matrix<double, 2, Eigen::Dynamic>;
-// CPU time of this thread: the machine is shared, so wall time includes preemption; the
-// benchmark rows themselves report CPU time too.
-struct clock_type {
-  using time_point = double;
-  static double now() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  }
-};
-
-double seconds_since(clock_type::time_point start) { return clock_type::now() - start; }
 
 void set_allocations(benchmark::State& st, const bench::allocation_scope& scope) {
   st.counters["allocs_per_solve"] =
@@ -144,17 +131,17 @@ void time_gradient(benchmark::State& st, Model& model, const State& y0, std::spa
   double forward = 0, backward = 0;
   nde::gradient_stats stats;
   for (auto _ : st) {
-    auto start = clock_type::now();
+    auto start = bench::thread_seconds();
     const auto& fr = model.forward(y0, ts);
-    forward += seconds_since(start);
+    forward += bench::thread_seconds() - start;
     if (fr.status != nde::status::success) {
       st.SkipWithError(fr.message.c_str());
       break;
     }
     loss(fr.ys, cotangents);
-    start = clock_type::now();
+    start = bench::thread_seconds();
     const auto g = model.backward(std::span<const State>(cotangents));
-    backward += seconds_since(start);
+    backward += bench::thread_seconds() - start;
     if (g.status != nde::status::success) {
       st.SkipWithError(g.message.c_str());
       break;

@@ -7,7 +7,6 @@
 
 #include <benchmark/benchmark.h>
 
-#include <ctime>
 #include <span>
 #include <vector>
 
@@ -15,18 +14,6 @@ namespace {
 
 using mat = Eigen::MatrixXd;
 using field_type = nde::network_field<bench::wide_network, mat>;
-// CPU time of this thread: the machine is shared, so wall time includes preemption; the
-// benchmark rows themselves report CPU time too.
-struct clock_type {
-  using time_point = double;
-  static double now() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  }
-};
-
-double seconds_since(clock_type::time_point start) { return clock_type::now() - start; }
 
 struct wide_problem {
   bench::wide_network net = bench::make_wide_network();
@@ -104,16 +91,16 @@ void w4_gradient(benchmark::State& st) {
   double forward = 0, backward = 0;
   nde::gradient_stats stats;
   for (auto _ : st) {
-    auto start = clock_type::now();
+    auto start = bench::thread_seconds();
     const auto& fr = model.forward(p.y0, ts);
-    forward += seconds_since(start);
+    forward += bench::thread_seconds() - start;
     if (fr.status != nde::status::success) {
       st.SkipWithError(fr.message.c_str());
       break;
     }
-    start = clock_type::now();
+    start = bench::thread_seconds();
     const auto g = model.backward(std::span<const mat>(cotangents));
-    backward += seconds_since(start);
+    backward += bench::thread_seconds() - start;
     if (g.status != nde::status::success) {
       st.SkipWithError(g.message.c_str());
       break;

@@ -17,12 +17,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <numbers>
 #include <random>
 #include <stdexcept>
 #include <vector>
 
 namespace bench {
+
+/// CPU time of the calling thread, in seconds. The machine is shared, so wall time includes
+/// preemption; the benchmark rows themselves report CPU time too.
+inline double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 /// NDE_BENCH_SMOKE=1 shrinks every workload (CI smoke runs).
 inline bool smoke() {
