@@ -2,9 +2,10 @@
 /// \brief Umbrella header: include this one file to use all of nde.
 ///
 /// nde is a header-only C++20 library for neural differential equations built on
-/// Eigen 3.4: explicit Runge–Kutta solvers with adaptive step control and dense
-/// output, neural-network layers with hand-written vector–Jacobian products, and
-/// the adjoint methods that train neural ODEs.
+/// Eigen 3.4: terms (what is integrated), steppers (explicit Runge–Kutta with dense output
+/// and exact reverse steps), step-size controllers, gradients of any solve (discrete,
+/// backsolve and checkpointed adjoints, forward sensitivities), neural-network layers with
+/// hand-written vector–Jacobian products, and the models on top.
 #pragma once
 
 // core
@@ -12,8 +13,21 @@
 #include "nde/core/status.hpp"
 #include "nde/core/parameter_layout.hpp"
 
-// solvers, step_size, integrate, testing (solver core)
+// core, terms (what a solver integrates)
 #include "nde/core/concepts.hpp"
+#include "nde/core/dual.hpp"
+#include "nde/core/format.hpp"
+#include "nde/terms/field.hpp"
+#include "nde/terms/ode_term.hpp"
+#include "nde/terms/control_term.hpp"
+#include "nde/terms/partitioned_term.hpp"
+#include "nde/terms/linear_field.hpp"
+#include "nde/terms/sum_field.hpp"
+#include "nde/terms/autodiff_field.hpp"
+#include "nde/terms/network_field.hpp"
+
+// solvers, step_size, integrate, testing (solver core)
+#include "nde/solvers/stepper.hpp"
 #include "nde/solvers/butcher_tableau.hpp"
 #include "nde/solvers/explicit_rk.hpp"
 #include "nde/solvers/euler.hpp"
@@ -24,17 +38,22 @@
 #include "nde/solvers/bosh3.hpp"
 #include "nde/solvers/dopri5.hpp"
 #include "nde/solvers/tsit5.hpp"
+#include "nde/step_size/controller.hpp"
 #include "nde/step_size/error_norm.hpp"
 #include "nde/step_size/constant_step.hpp"
 #include "nde/step_size/fixed_times.hpp"
-#include "nde/step_size/pi_controller.hpp"
+#include "nde/step_size/pid_controller.hpp"
 #include "nde/integrate/save_at.hpp"
 #include "nde/integrate/solution.hpp"
 #include "nde/integrate/solve.hpp"
 #include "nde/testing/convergence.hpp"
 
+// adjoint (gradients of any solve)
+#include "nde/adjoint/methods.hpp"
+#include "nde/adjoint/binomial.hpp"
+#include "nde/adjoint/differentiable_solve.hpp"
+
 // nn (layers, networks, initialisers)
-#include "nde/nn/dual.hpp"
 #include "nde/nn/activations.hpp"
 #include "nde/nn/linear.hpp"
 #include "nde/nn/time_layers.hpp"
@@ -53,9 +72,5 @@
 #include "nde/io/npy.hpp"
 #include "nde/io/npz.hpp"
 
-// models and gradients (neural_ode, differentiable fields, adjoint methods)
-#include "nde/models/differentiable_field.hpp"
-#include "nde/models/network_field.hpp"
-#include "nde/gradients/gradient_methods.hpp"
-#include "nde/gradients/discrete_reverse.hpp"
+// models
 #include "nde/models/neural_ode.hpp"

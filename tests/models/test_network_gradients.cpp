@@ -108,7 +108,10 @@ TEST_CASE("discrete adjoint is the exact gradient of the discrete map (fixed RK4
   const auto [fd_theta, fd_y0] = finite_differences<nde::rk4>(fixed, theta, 1e-5);
   CHECK(relative(g.params, fd_theta) < 1e-7);
   CHECK(relative(g.y0, fd_y0) < 1e-7);
-  CHECK(g.stats.backward_vjp_evals == 4 * g.stats.backward_steps);
+  // One vjp per stage and step, plus one for f(t1, y1) of each step whose Hermite dense output
+  // holds an output time strictly inside it (0.3 and 0.8 are not exactly on the 0.05 grid).
+  CHECK(g.stats.backward_vjp_evals >= 4 * g.stats.backward_steps);
+  CHECK(g.stats.backward_vjp_evals <= 4 * g.stats.backward_steps + 2);
 }
 
 TEST_CASE(
@@ -194,9 +197,9 @@ TEST_CASE("binomial checkpointing gives the same discrete gradient within its bu
     CHECK(g.y0 == all.y0);
     CHECK(g.stats.recomputed_steps > all.stats.recomputed_steps);
   }
-  // Without a budget every step start is kept: 15 + 25 + 35 steps, less the three interval
-  // starts (outputs, not counted).
-  CHECK(all.stats.peak_stored_states == 72);
+  // Without a budget every step start is kept: 15 + 25 + 35 = 75 steps in one solve (output
+  // times are not step boundaries any more), less the initial state (an output, not counted).
+  CHECK(all.stats.peak_stored_states == 74);
 }
 
 TEST_CASE("a batch as matrix columns gives the sum of per-column gradients (fixed steps)",
@@ -300,7 +303,10 @@ TEST_CASE("bad inputs to the model give clear errors", "[models][errors]") {
     CHECK(model.forward(y0_value, std::vector<double>{}).status == nde::status::invalid_input);
     CHECK(model.forward(y0_value, std::vector<double>{0.0, std::nan("")}).status ==
           nde::status::invalid_input);
-    CHECK_THROWS_WITH(model.backward(std::span<const vec>(c)), Catch::Contains("forward"));
+    // backward reports the failed forward pass's own status and message.
+    const auto g = model.backward(std::span<const vec>(c));
+    CHECK(g.status == nde::status::invalid_input);
+    CHECK_THAT(g.message, Catch::Contains("forward") && Catch::Contains("finite"));
   }
   SECTION("NaN initial state") {
     CHECK(model.forward(vec(std::nan(""), 0.0), output_times).status == nde::status::non_finite);

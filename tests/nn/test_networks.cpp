@@ -2,7 +2,7 @@
 // directional derivatives and Hessian-vector products, parameter views and layout names,
 // and clear errors for bad input.
 #include <nde/nn/activations.hpp>
-#include <nde/nn/dual.hpp>
+#include <nde/core/dual.hpp>
 #include <nde/nn/initialisers.hpp>
 #include <nde/nn/linear.hpp>
 #include <nde/nn/mlp.hpp>

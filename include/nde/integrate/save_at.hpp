@@ -17,10 +17,10 @@ namespace nde {
 /// returns `status::invalid_input`. Usable with designated initialisers:
 /// `{.t0 = true, .ts = {0.5, 0.7}}`.
 struct save_at {
-  bool t0 = false;         ///< Report the initial state.
-  bool t1 = true;          ///< Report the final state.
-  bool steps = false;      ///< Report t0 and the end of every accepted step.
-  std::vector<double> ts;  ///< Extra output times, in the direction of integration.
+  bool t0 = false;           ///< Report the initial state.
+  bool t1 = true;            ///< Report the final state.
+  bool steps = false;        ///< Report t0 and the end of every accepted step.
+  std::vector<double> ts{};  ///< Extra output times, in the direction of integration.
 
   /// \brief Only the final state (the default).
   [[nodiscard]] static save_at final_time() { return {}; }

@@ -21,6 +21,13 @@ struct solve_stats {
   std::size_t accepted_steps = 0;  ///< Steps kept.
   std::size_t rejected_steps =
       0;  ///< Steps retried with a smaller dt (error too large, or NaN/Inf).
+  /// \brief Adds another solve's counters (the one place statistics are summed).
+  solve_stats& operator+=(const solve_stats& other) noexcept {
+    rhs_evals += other.rhs_evals;
+    accepted_steps += other.accepted_steps;
+    rejected_steps += other.rejected_steps;
+    return *this;
+  }
 };
 
 /// \brief Piecewise-polynomial solution of a solve: on step i, `y(t) = Σ_j c_ij θ^j` with

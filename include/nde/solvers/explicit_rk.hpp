@@ -2,17 +2,21 @@
 /// \brief The one explicit Runge–Kutta engine: every method in `nde/solvers/` is this
 /// class over a `constexpr` Butcher tableau (see `butcher_tableau.hpp`).
 ///
-/// Protocol (what `solve()` does, and what a discrete adjoint replays):
-///  1. `init(f, t0, y0, ws)` writes `ws.k[0] = f(t0, y0)`.
-///  2. `step(f, t0, t1, y0, y1, ws)` computes the remaining stages into `ws.k[1..s-1]`,
-///     `y1` and (for embedded tableaux) `ws.y_error = h Σ b_error_i k_i`. It is
-///     deterministic: `init` + `step` from the same `(t0, t1, y0)` reproduce every stage
-///     bit for bit. The stage arguments are `Y_i = y0 + h Σ_j a_ij k_j` at
-///     `t0 + c_i h`, `h = t1 - t0` (negative when integrating backward).
-///  3. After an accepted step: `evaluate_end(f, t1, y1, ws)` (one evaluation, only for
+/// It follows the stepper contract of `solvers/stepper.hpp` for any `ode_like_term`:
+///  1. `init(term, t0, y0, θ, ws)` writes `ws.k[0] = f(t0, y0)`.
+///  2. `step(term, t0, t1, y0, θ, ws, y1)` computes the remaining stages into `ws.k[1..s-1]`,
+///     `y1` and (for embedded tableaux) `ws.y_error = h Σ b_error_i k_i`. The stage arguments
+///     are `Y_i = y0 + h Σ_j a_ij k_j` at `t0 + c_i h`, `h = t1 - t0` (negative backward),
+///     formed in one function (`form_stage`) that the reverse and tangent steps call too.
+///  3. After an accepted step: `evaluate_end(term, t1, y1, θ, ws)` (one evaluation, only for
 ///     methods without FSAL) makes `end_derivative(ws) = f(t1, y1)` available, and
 ///     `advance(ws)` moves it into `ws.k[0]` for the next step. For FSAL methods the
 ///     last stage already is f(t1, y1), so both are free.
+///
+/// Exact derivatives of a step (the discrete adjoint, Hairer, Nørsett & Wanner I, II.3, and
+/// forward sensitivities): `replay` recomputes the stages of a recorded step, `pull_dense`
+/// and `pull_step` pull cotangents of dense outputs and of y1 back to y0, θ and the step's
+/// end times; `tangent_step` pushes tangents of (y0, θ, t0, t1) forward through it.
 ///
 /// Dense output: `dense_coefficients` writes the monomial coefficients c_j of
 /// `y(t0 + θh) = Σ_j c_j θ^j` for the step just taken: the tableau's own continuous
@@ -23,8 +27,12 @@
 #include "nde/core/concepts.hpp"
 #include "nde/core/status.hpp"
 #include "nde/solvers/butcher_tableau.hpp"
+#include "nde/solvers/stepper.hpp"
+#include "nde/terms/field.hpp"
+#include "nde/terms/ode_term.hpp"
 
 #include <array>
+#include <functional>
 #include <cstddef>
 #include <utility>
 
@@ -70,6 +78,17 @@ void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Sc
   }
 }
 
+/// Stage i's derivative reaches y1 (b_i != 0) or a later stage (a_ji != 0 for some j > i).
+/// Otherwise its cotangent is zero and its vjp can be skipped (the FSAL stage of dopri5/tsit5),
+/// unless a dense output reads it.
+template <class Tableau>
+constexpr bool stage_is_used(int i) {
+  if (Tableau::b[i] != 0.0) return true;
+  for (int j = i + 1; j < Tableau::stages; ++j)
+    if (Tableau::a[j][i] != 0.0) return true;
+  return false;
+}
+
 }  // namespace detail
 
 /// \brief Explicit Runge–Kutta method defined by a Butcher tableau.
@@ -98,7 +117,8 @@ class explicit_rk {
   static constexpr bool native_dense = dense_tableau<Tableau>;  ///< Own continuous extension.
   static constexpr int dense_degree = detail::dense_degree_of<Tableau>();  ///< Polynomial degree.
   static constexpr int dense_order =
-      detail::dense_order_of<Tableau>();  ///< Order of the interpolant.
+      detail::dense_order_of<Tableau>();    ///< Order of the interpolant.
+  static constexpr bool reversible = true;  ///< Has `replay`/`pull_step`/`tangent_step`.
 
   /// \brief Buffers for one integration; after `step`, `k[i]` is the derivative at stage i.
   /// \tparam State the state type (column vector, or matrix of batched columns).
@@ -112,7 +132,7 @@ class explicit_rk {
 
   /// \brief A workspace whose buffers are sized like `like` (allocates for dynamic sizes).
   template <state State>
-  [[nodiscard]] workspace<State> make_workspace(const State& like) const {
+  [[nodiscard]] static workspace<State> make_workspace(const State& like) {
     workspace<State> ws;
     resize(ws, like);
     return ws;
@@ -120,18 +140,35 @@ class explicit_rk {
 
   /// \brief Resizes every buffer to the shape of `like`; no allocation if already that shape.
   template <state State>
-  void resize(workspace<State>& ws, const State& like) const {
+  static void resize(workspace<State>& ws, const State& like) {
     for (auto& k : ws.k) k.setZero(like.rows(), like.cols());
     ws.stage.setZero(like.rows(), like.cols());
     ws.y_error.setZero(like.rows(), like.cols());
     ws.end.setZero(like.rows(), like.cols());
   }
 
+  /// \brief The one place a stage argument is formed: `out = y0 + h Σ_{j<i} a_ij k_j`. The
+  /// forward step, its replay and its tangent all call this, so they agree bit for bit.
+  template <state State>
+  static void form_stage(int i, scalar_of_t<State> h, const State& y0,
+                         const std::array<State, stages>& k, State& out) {
+    out = y0;
+    accumulate(
+        out, h, [i](int j) { return j < i ? Tableau::a[i][j] : 0.0; }, k);
+  }
+
+  /// \brief Time of stage i: `t0 + c_i (t1 - t0)`, exactly t1 when c_i = 1.
+  template <time_scalar T>
+  [[nodiscard]] static T stage_time(int i, T t0, T t1) {
+    return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * (t1 - t0);
+  }
+
   /// \brief Evaluates `ws.k[0] = f(t0, y0)`.
   /// \return `status::non_finite` if the derivative has a NaN or Inf, else success.
-  template <class F, time_scalar T, state State>
-  status init(F& f, T t0, const State& y0, workspace<State>& ws) const {
-    detail::evaluate(f, t0, y0, ws.k[0]);
+  template <class Term, time_scalar T, state State>
+  status init(Term& term, T t0, const State& y0, params_view<scalar_of_t<State>> theta,
+              workspace<State>& ws) const {
+    term.vf(t0, y0, theta, ws.k[0]);
     return ws.k[0].allFinite() ? status::success : status::non_finite;
   }
 
@@ -139,51 +176,54 @@ class explicit_rk {
   ///
   /// Writes `y1` (which must not alias `y0`), the stages `ws.k[1..s-1]`, and for embedded
   /// tableaux `ws.y_error`. Works for t1 < t0 (h < 0).
-  /// \return `status::non_finite` if y1, the error estimate or (FSAL) f(t1, y1) is not
-  ///   finite; success otherwise. The caller decides whether to accept the step.
-  template <class F, time_scalar T, state State>
-  status step(F& f, T t0, T t1, const State& y0, State& y1, workspace<State>& ws) const {
+  /// \return `non_finite` if y1, the error estimate or (FSAL) f(t1, y1) is not finite; the error
+  ///   estimate (null without an embedded method). The caller decides whether to accept.
+  template <class Term, time_scalar T, state State>
+  step_result<State> step(Term& term, T t0, T t1, const State& y0,
+                          params_view<scalar_of_t<State>> theta, workspace<State>& ws,
+                          State& y1) const {
     using scalar = scalar_of_t<State>;
-    const T h_time = t1 - t0;
-    const auto h = static_cast<scalar>(h_time);
+    const auto h = static_cast<scalar>(t1 - t0);
     for (int i = 1; i < stages; ++i) {
       // The FSAL stage argument is y1 itself, computed once so that k_s = f(t1, y1) exactly.
       State& argument = (fsal && i == stages - 1) ? y1 : ws.stage;
-      argument = y0;
-      for (int j = 0; j < i; ++j)
-        if (Tableau::a[i][j] != 0.0)
-          argument += (h * static_cast<scalar>(Tableau::a[i][j])) * ws.k[j];
-      const T t_stage = Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * h_time;
-      detail::evaluate(f, t_stage, static_cast<const State&>(argument), ws.k[i]);
+      form_stage(i, h, y0, ws.k, argument);
+      term.vf(stage_time(i, t0, t1), static_cast<const State&>(argument), theta, ws.k[i]);
     }
     if constexpr (!fsal) {
       y1 = y0;
-      for (int j = 0; j < stages; ++j)
-        if (Tableau::b[j] != 0.0) y1 += (h * static_cast<scalar>(Tableau::b[j])) * ws.k[j];
+      accumulate(
+          y1, h, [](int j) { return Tableau::b[j]; }, ws.k);
     }
     bool finite = y1.allFinite();
     if constexpr (adaptive) {
       ws.y_error.setZero();
-      for (int j = 0; j < stages; ++j)
-        if (Tableau::b_error[j] != 0.0)
-          ws.y_error += (h * static_cast<scalar>(Tableau::b_error[j])) * ws.k[j];
+      accumulate(
+          ws.y_error, h, [](int j) { return Tableau::b_error[j]; }, ws.k);
       finite = finite && ws.y_error.allFinite();
     }
     if constexpr (fsal) finite = finite && ws.k[stages - 1].allFinite();
-    return finite ? status::success : status::non_finite;
+    return {finite ? status::success : status::non_finite, adaptive ? &ws.y_error : nullptr};
   }
 
   /// \brief Makes f(t1, y1) available through `end_derivative` (one evaluation of f for
   /// methods without FSAL, none with FSAL).
   /// \return `status::non_finite` if f(t1, y1) has a NaN or Inf.
-  template <class F, time_scalar T, state State>
-  status evaluate_end(F& f, T t1, const State& y1, workspace<State>& ws) const {
+  template <class Term, time_scalar T, state State>
+  status evaluate_end(Term& term, T t1, const State& y1, params_view<scalar_of_t<State>> theta,
+                      workspace<State>& ws) const {
     if constexpr (fsal) {
       return status::success;
     } else {
-      detail::evaluate(f, t1, y1, ws.end);
+      term.vf(t1, y1, theta, ws.end);
       return ws.end.allFinite() ? status::success : status::non_finite;
     }
+  }
+
+  /// \brief f(t0, y0) after `init` (the initial-step heuristic and size checks read it).
+  template <state State>
+  [[nodiscard]] static const State& start_derivative(const workspace<State>& ws) noexcept {
+    return ws.k[0];
   }
 
   /// \brief f(t1, y1) of the last step (after `evaluate_end` for methods without FSAL).
@@ -220,9 +260,8 @@ class explicit_rk {
       for (int j = 0; j < dense_degree; ++j) {
         State& c = coefficients[static_cast<std::size_t>(j) + 1];
         c.setZero(y0.rows(), y0.cols());
-        for (int i = 0; i < stages; ++i)
-          if (Tableau::dense[i][j] != 0.0)
-            c += (h * static_cast<scalar>(Tableau::dense[i][j])) * ws.k[i];
+        accumulate(
+            c, h, [j](int i) { return Tableau::dense[i][j]; }, ws.k);
       }
     } else {
       // Cubic Hermite through (y0, h f0) and (y1, h f1), expanded in monomials of θ.
@@ -230,6 +269,412 @@ class explicit_rk {
       coefficients[1] = h * ws.k[0];
       coefficients[2] = scalar(3) * (y1 - y0) - (scalar(2) * h) * ws.k[0] - h * f1;
       coefficients[3] = scalar(2) * (y0 - y1) + h * ws.k[0] + h * f1;
+    }
+  }
+
+  /// \name Plain-field convenience (a callable `f(t, y, dydt)` or `f(t, y) -> State`, no θ)
+  /// \{
+  /// \brief `init` for a plain field.
+  template <class F, time_scalar T, state State>
+  requires vector_field<F, T, State> status init(F& f, T t0, const State& y0, workspace<State>& ws)
+  const {
+    auto term = make_ode_term(std::ref(f));
+    return init(term, t0, y0, params_view<scalar_of_t<State>>(no_params<State>()), ws);
+  }
+  /// \brief `step` for a plain field (old argument order: y1 before the workspace).
+  template <class F, time_scalar T, state State>
+  requires vector_field<F, T, State> status step(F& f, T t0, T t1, const State& y0, State& y1,
+                                                 workspace<State>& ws)
+  const {
+    auto term = make_ode_term(std::ref(f));
+    return step(term, t0, t1, y0, params_view<scalar_of_t<State>>(no_params<State>()), ws, y1)
+        .status;
+  }
+  /// \brief `evaluate_end` for a plain field.
+  template <class F, time_scalar T, state State>
+  requires vector_field<F, T, State> status evaluate_end(F& f, T t1, const State& y1,
+                                                         workspace<State>& ws)
+  const {
+    auto term = make_ode_term(std::ref(f));
+    return evaluate_end(term, t1, y1, params_view<scalar_of_t<State>>(no_params<State>()), ws);
+  }
+  /// \}
+
+  // ---- exact derivatives of a step ----------------------------------------------------------
+
+  /// \brief The dense output as weights: `p(θ) = w_y0 y0 + w_y1 y1 + h Σ_i w_k[i] k_i + h w_end
+  /// f(t1, y1)`, and the same weights differentiated in θ (`d_*`). One definition serves the
+  /// reverse (`pull_dense`) and tangent (`tangent_dense`) derivatives of an output.
+  template <class S>
+  struct interpolant_weights {
+    S y0 = 0, y1 = 0, end = 0;        ///< Weights of y0, y1 and h·f(t1, y1).
+    std::array<S, stages> k{};        ///< Weights of h·k_i.
+    S d_y0 = 0, d_y1 = 0, d_end = 0;  ///< Their θ-derivatives.
+    std::array<S, stages> d_k{};      ///< θ-derivatives of the stage weights.
+  };
+
+  /// \brief The weights of the continuous extension at θ (Hermite: Hairer, Nørsett & Wanner I,
+  /// eq. II.6.7; otherwise the tableau's own b_i(θ)). f(t1, y1) is folded into the last stage
+  /// for FSAL methods.
+  template <class S>
+  [[nodiscard]] static interpolant_weights<S> weights(S theta) {
+    interpolant_weights<S> w;
+    if constexpr (native_dense) {
+      w.y0 = 1;
+      for (int i = 0; i < stages; ++i) {
+        S power = theta;  // θ^(j+1)
+        S d_power = 1;    // (j+1) θ^j
+        for (int j = 0; j < dense_degree; ++j) {
+          w.k[i] += static_cast<S>(Tableau::dense[i][j]) * power;
+          w.d_k[i] += static_cast<S>(Tableau::dense[i][j]) * d_power;
+          d_power = static_cast<S>(j + 2) * power;
+          power *= theta;
+        }
+      }
+    } else {
+      const S t2 = theta * theta, t3 = t2 * theta;
+      w.y0 = 1 - 3 * t2 + 2 * t3;
+      w.y1 = 3 * t2 - 2 * t3;
+      w.k[0] = theta - 2 * t2 + t3;
+      w.end = t3 - t2;
+      w.d_y0 = 6 * t2 - 6 * theta;
+      w.d_y1 = 6 * theta - 6 * t2;
+      w.d_k[0] = 1 - 4 * theta + 3 * t2;
+      w.d_end = 3 * t2 - 2 * theta;
+      if constexpr (fsal) {
+        w.k[stages - 1] += w.end;
+        w.d_k[stages - 1] += w.d_end;
+        w.end = w.d_end = 0;
+      }
+    }
+    return w;
+  }
+
+  /// \brief Whether a dense output needs f(t1, y1) beyond the stages (Hermite, no FSAL).
+  static constexpr bool dense_needs_end = !native_dense && !fsal;
+
+  /// \brief Buffers of the reverse step; after `replay`, `forward.k` and `arguments` hold the
+  /// recorded step's stages, and the cotangent members are cleared.
+  template <state State>
+  struct reverse_workspace {
+    using scalar = scalar_of_t<State>;    ///< State scalar.
+    workspace<State> forward;             ///< Replayed stages k_i (and f(t1, y1) if needed).
+    std::array<State, stages> arguments;  ///< Stage arguments Y_i.
+    std::array<State, stages> k_bar;      ///< k̄_i.
+    std::array<bool, stages> active{};    ///< k̄_i may be non-zero.
+    State y1;                             ///< y1 of the replay.
+    State y0_bar;                         ///< ȳ0 being accumulated.
+    State y1_bar_extra;                   ///< ȳ1 contributions of Hermite dense outputs.
+    State end_bar;                        ///< Cotangent of f(t1, y1) (Hermite, no FSAL).
+    State argument_bar;                   ///< Ȳ_i.
+    bool end_active = false;              ///< `end_bar` may be non-zero.
+    bool have_end = false;                ///< `forward.end` holds f(t1, y1).
+    scalar h_bar = 0;                     ///< Cotangent of h = t1 - t0.
+    scalar t0_bar = 0;                    ///< Cotangent of the step's start time.
+    scalar t1_bar = 0;                    ///< Cotangent of the step's end time.
+
+    /// \brief Sizes every buffer like `like`.
+    void resize(const State& like) {
+      explicit_rk{}.resize(forward, like);
+      for (auto& s : arguments) s.setZero(like.rows(), like.cols());
+      for (auto& s : k_bar) s.setZero(like.rows(), like.cols());
+      for (State* s : {&y1, &y0_bar, &y1_bar_extra, &end_bar, &argument_bar})
+        s->setZero(like.rows(), like.cols());
+    }
+  };
+
+  /// \brief Recomputes the stages of the recorded step (t0, y0) → t1 (bit-identical to the
+  /// forward pass) and clears the cotangents. A `stage_cached_field` keeps each stage's forward
+  /// values (cache slot i; slot `stages` for f(t1, y1)), so the vjps skip their forward pass.
+  /// Stages no derivative reads (the FSAL stage) are skipped unless `dense` (the step holds
+  /// dense outputs). \return evaluations of f.
+  template <class Term, time_scalar T, state State>
+  std::size_t replay(Term& term, T t0, T t1, const State& y0, params_view<scalar_of_t<State>> theta,
+                     reverse_workspace<State>& ws, bool dense) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    std::size_t evaluations = 0;
+    for (int i = 0; i < stages; ++i) {
+      if (i == 0) {
+        ws.arguments[0] = y0;
+      } else {
+        form_stage(i, h, y0, ws.forward.k, ws.arguments[i]);
+      }
+      if (!detail::stage_is_used<Tableau>(i) && !dense) continue;
+      evaluate(term, i, stage_time(i, t0, t1), ws.arguments[i], theta, ws.forward.k[i]);
+      ++evaluations;
+    }
+    if constexpr (fsal) {
+      ws.y1 = ws.arguments[stages - 1];
+    } else {
+      ws.y1 = y0;
+      accumulate(
+          ws.y1, h, [](int j) { return Tableau::b[j]; }, ws.forward.k);
+    }
+    ws.have_end = false;
+    if constexpr (dense_needs_end) {
+      if (dense) {
+        evaluate(term, stages, t1, ws.y1, theta, ws.forward.end);
+        ws.have_end = true;
+        ++evaluations;
+      }
+    }
+    for (int i = 0; i < stages; ++i) {
+      ws.k_bar[i].setZero();
+      ws.active[i] = false;
+    }
+    ws.y0_bar.setZero();
+    ws.y1_bar_extra.setZero();
+    ws.end_bar.setZero();
+    ws.end_active = false;
+    ws.h_bar = ws.t0_bar = ws.t1_bar = 0;
+    return evaluations;
+  }
+
+  /// \brief Pulls the cotangent `y_bar` of the dense output at θ = (tau - t0)/(t1 - t0) of the
+  /// replayed step back into the stage, y0, y1 and time cotangents of `ws` (call after `replay`
+  /// with `dense = true`, before `pull_step`). \return dL/dτ, the output time's cotangent.
+  template <time_scalar T, state State>
+  scalar_of_t<State> pull_dense(T t0, T t1, T tau, const State& y0, const State& y_bar,
+                                reverse_workspace<State>& ws) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    const auto theta = static_cast<scalar>((tau - t0) / (t1 - t0));
+    const auto w = weights(theta);
+    ws.y0_bar += w.y0 * y_bar;
+    scalar theta_bar = w.d_y0 * y_bar.cwiseProduct(y0).sum();
+    if (w.y1 != 0 || w.d_y1 != 0) {
+      ws.y1_bar_extra += w.y1 * y_bar;
+      theta_bar += w.d_y1 * y_bar.cwiseProduct(ws.y1).sum();
+    }
+    for (int i = 0; i < stages; ++i) {
+      if (w.k[i] == 0 && w.d_k[i] == 0) continue;
+      const scalar dot = y_bar.cwiseProduct(ws.forward.k[i]).sum();
+      if (w.k[i] != 0) {
+        ws.k_bar[i] += (h * w.k[i]) * y_bar;
+        ws.active[i] = true;
+      }
+      ws.h_bar += w.k[i] * dot;
+      theta_bar += h * w.d_k[i] * dot;
+    }
+    if constexpr (dense_needs_end) {
+      const scalar dot = y_bar.cwiseProduct(ws.forward.end).sum();
+      if (w.end != 0) {
+        ws.end_bar += (h * w.end) * y_bar;
+        ws.end_active = true;
+      }
+      ws.h_bar += w.end * dot;
+      theta_bar += h * w.d_end * dot;
+    }
+    // θ = (τ - t0)/(t1 - t0): ∂θ/∂τ = 1/h, ∂θ/∂t0 = (θ - 1)/h, ∂θ/∂t1 = -θ/h.
+    ws.t0_bar += theta_bar * (theta - 1) / h;
+    ws.t1_bar -= theta_bar * theta / h;
+    return theta_bar / h;
+  }
+
+  /// \brief Pulls the cotangent of y1 (`y_bar` on entry) back through the replayed step: on
+  /// return `y_bar` holds the cotangent of y0, `theta_bar` has been incremented, and `ws.t0_bar`
+  /// / `ws.t1_bar` hold the cotangents of the step's start and end times (when `with_time`;
+  /// the term must then be time-differentiable).
+  ///
+  /// Stage cotangents follow from the tableau: `k̄_i = h b_i ȳ1 + h Σ_{j>i} a_ji Ȳ_j`,
+  /// `Ȳ_i = (∂f/∂y)ᵀ(Y_i) k̄_i`, `ȳ0 = ȳ1 + Σ_i Ȳ_i`, `θ̄ += Σ_i (∂f/∂θ)ᵀ(Y_i) k̄_i`.
+  /// \return number of vjps.
+  template <class Term, time_scalar T, state State>
+  std::size_t pull_step(Term& term, T t0, T t1, params_view<scalar_of_t<State>> theta,
+                        reverse_workspace<State>& ws, State& y_bar,
+                        params_ref<scalar_of_t<State>> theta_bar, bool with_time) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    std::size_t vjps = 0;
+    y_bar += ws.y1_bar_extra;
+    if constexpr (dense_needs_end) {
+      if (ws.end_active) {
+        scalar a_t = 0;
+        pull_back(term, stages, t1, ws.y1, theta, ws.end_bar, ws.argument_bar, theta_bar, a_t,
+                  with_time);
+        ws.t1_bar += a_t;
+        y_bar += ws.argument_bar;
+        ++vjps;
+      }
+    }
+    for (int i = 0; i < stages; ++i) {
+      if (Tableau::b[i] == 0.0) continue;
+      ws.k_bar[i].noalias() += (h * static_cast<scalar>(Tableau::b[i])) * y_bar;
+      ws.active[i] = true;
+      ws.h_bar += static_cast<scalar>(Tableau::b[i]) * y_bar.cwiseProduct(ws.forward.k[i]).sum();
+    }
+    ws.y0_bar += y_bar;
+    for (int i = stages - 1; i >= 0; --i) {
+      if (!ws.active[i]) continue;
+      scalar a_t = 0;
+      const T t_stage = stage_time(i, t0, t1);
+      pull_back(term, i, t_stage, ws.arguments[i], theta, ws.k_bar[i], ws.argument_bar, theta_bar,
+                a_t, with_time);
+      ++vjps;
+      const auto c = static_cast<scalar>(Tableau::c[i]);
+      ws.t0_bar += (1 - c) * a_t;
+      ws.t1_bar += c * a_t;
+      ws.y0_bar += ws.argument_bar;
+      for (int j = 0; j < i; ++j) {
+        if (Tableau::a[i][j] == 0.0) continue;
+        const auto a = static_cast<scalar>(Tableau::a[i][j]);
+        ws.k_bar[j].noalias() += (h * a) * ws.argument_bar;
+        ws.active[j] = true;
+        ws.h_bar += a * ws.argument_bar.cwiseProduct(ws.forward.k[j]).sum();
+      }
+    }
+    ws.t1_bar += ws.h_bar;
+    ws.t0_bar -= ws.h_bar;
+    y_bar.swap(ws.y0_bar);
+    return vjps;
+  }
+
+  /// \brief Buffers of `tangent_step`.
+  template <state State>
+  struct tangent_workspace {
+    std::array<State, stages> k_dot;  ///< k̇_i.
+    State argument;                   ///< Y_i.
+    State argument_dot;               ///< Ẏ_i.
+    State end_dot;                    ///< d/dε f(t1, y1) (Hermite dense without FSAL).
+    /// \brief Sizes every buffer like `like`.
+    void resize(const State& like) {
+      for (auto& s : k_dot) s.setZero(like.rows(), like.cols());
+      for (State* s : {&argument, &argument_dot, &end_dot}) s->setZero(like.rows(), like.cols());
+    }
+  };
+
+  /// \brief Forward-mode derivative of the accepted step in `ws` (its stages k_i are read):
+  /// given tangents ẏ0, θ̇, ṫ0, ṫ1, writes ẏ1. `Ẏ_i = ẏ0 + h Σ a_ij k̇_j + ḣ Σ a_ij k_j`,
+  /// `k̇_i = jvp(t_i, Y_i; Ẏ_i, θ̇, ṫ_i)`. Needs a `jvp_field` term. `dense`: also the stages
+  /// and f(t1, y1) a dense output reads. \return jvps.
+  template <class Term, time_scalar T, state State>
+  std::size_t tangent_step(Term& term, T t0, T t1, const State& y0, const State& y1,
+                           params_view<scalar_of_t<State>> theta, const workspace<State>& ws,
+                           const State& y0_dot, params_view<scalar_of_t<State>> theta_dot,
+                           scalar_of_t<State> t0_dot, scalar_of_t<State> t1_dot, State& y1_dot,
+                           tangent_workspace<State>& tw, bool dense) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    const scalar h_dot = t1_dot - t0_dot;
+    std::size_t jvps = 0;
+    for (int i = 0; i < stages; ++i) {
+      if (!detail::stage_is_used<Tableau>(i) && !dense) continue;
+      const State* argument = &y0;
+      const State* argument_dot = &y0_dot;
+      if (i > 0) {
+        form_stage(i, h, y0, ws.k, tw.argument);
+        form_stage(i, h, y0_dot, tw.k_dot, tw.argument_dot);
+        accumulate(
+            tw.argument_dot, h_dot, [i](int j) { return j < i ? Tableau::a[i][j] : 0.0; }, ws.k);
+        argument = &tw.argument;
+        argument_dot = &tw.argument_dot;
+      }
+      const auto c = static_cast<scalar>(Tableau::c[i]);
+      term.jvp(stage_time(i, t0, t1), *argument, theta, *argument_dot, theta_dot,
+               (1 - c) * t0_dot + c * t1_dot, tw.k_dot[i]);
+      ++jvps;
+    }
+    y1_dot = y0_dot;
+    accumulate(
+        y1_dot, h, [](int j) { return Tableau::b[j]; }, tw.k_dot);
+    accumulate(
+        y1_dot, h_dot, [](int j) { return Tableau::b[j]; }, ws.k);
+    if constexpr (dense_needs_end) {
+      if (dense) {
+        term.jvp(t1, y1, theta, y1_dot, theta_dot, t1_dot, tw.end_dot);
+        ++jvps;
+      }
+    }
+    return jvps;
+  }
+
+  /// \brief dp/dτ of the dense output of the step in `ws` at τ (the rate of an output time):
+  /// `(w'_y0 y0 + w'_y1 y1 + h Σ w'_k[i] k_i + h w'_end f1) / h`.
+  template <time_scalar T, state State>
+  void dense_derivative(T t0, T t1, T tau, const State& y0, const State& y1,
+                        const workspace<State>& ws, State& out) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    const auto w = weights(static_cast<scalar>((tau - t0) / (t1 - t0)));
+    out = (w.d_y0 / h) * y0;
+    if (w.d_y1 != 0) out += (w.d_y1 / h) * y1;
+    for (int i = 0; i < stages; ++i)
+      if (w.d_k[i] != 0) out += w.d_k[i] * ws.k[i];
+    if constexpr (dense_needs_end) out += w.d_end * ws.end;
+  }
+
+  /// \brief Tangent of the dense output at τ (fixed) of the step of `tangent_step`:
+  /// `out = d/dε p((τ - t0)/(t1 - t0))`, from ẏ0, ẏ1, the stage tangents in `tw` and ṫ0, ṫ1.
+  template <time_scalar T, state State>
+  void tangent_dense(T t0, T t1, T tau, const State& y0, const State& y1,
+                     const workspace<State>& ws, const State& y0_dot, const State& y1_dot,
+                     scalar_of_t<State> t0_dot, scalar_of_t<State> t1_dot,
+                     const tangent_workspace<State>& tw, State& out) const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    const scalar h_dot = t1_dot - t0_dot;
+    const auto theta = static_cast<scalar>((tau - t0) / (t1 - t0));
+    const scalar theta_dot = (-t0_dot - theta * h_dot) / h;
+    const auto w = weights(theta);
+    out = w.y0 * y0_dot + theta_dot * w.d_y0 * y0;
+    if (w.y1 != 0 || w.d_y1 != 0) out += w.y1 * y1_dot + theta_dot * w.d_y1 * y1;
+    for (int i = 0; i < stages; ++i) {
+      if (w.k[i] == 0 && w.d_k[i] == 0) continue;
+      out += (h * w.k[i]) * tw.k_dot[i] + (h_dot * w.k[i] + theta_dot * h * w.d_k[i]) * ws.k[i];
+    }
+    if constexpr (dense_needs_end)
+      out += (h * w.end) * tw.end_dot + (h_dot * w.end + theta_dot * h * w.d_end) * ws.end;
+  }
+
+ private:
+  template <state State>
+  static const params_of_t<State>& no_params() {
+    static const params_of_t<State> empty;
+    return empty;
+  }
+
+  /// out += Σ_j (h · weight(j)) k_j over the non-zero weights.
+  template <class Weight, state State, class K>
+  static void accumulate(State& out, scalar_of_t<State> h, Weight weight, const K& k) {
+    for (int j = 0; j < stages; ++j) {
+      const double w = weight(j);
+      if (w != 0.0) out += (h * static_cast<scalar_of_t<State>>(w)) * k[j];
+    }
+  }
+
+  template <class Term, time_scalar T, state State>
+  static void evaluate(Term& term, int slot, T t, const State& y,
+                       params_view<scalar_of_t<State>> theta, State& out) {
+    if constexpr (stage_cached_field<Term, T, State>) {
+      term.evaluate_for_vjp(static_cast<std::size_t>(slot), t, y, theta, out);
+    } else {
+      term.vf(t, y, theta, out);
+    }
+  }
+
+  template <class Term, time_scalar T, state State>
+  static void pull_back(Term& term, int slot, T t, const State& y,
+                        params_view<scalar_of_t<State>> theta, const State& cotangent, State& y_bar,
+                        params_ref<scalar_of_t<State>> theta_bar, scalar_of_t<State>& t_bar,
+                        bool with_time) {
+    if constexpr (stage_cached_field<Term, T, State>) {
+      if constexpr (time_stage_cached_field<Term, T, State>) {
+        if (with_time) {
+          term.vjp_from(static_cast<std::size_t>(slot), t, y, theta, cotangent, y_bar, theta_bar,
+                        t_bar);
+          return;
+        }
+      }
+      term.vjp_from(static_cast<std::size_t>(slot), t, y, theta, cotangent, y_bar, theta_bar);
+    } else {
+      if constexpr (time_vjp_field<Term, T, State>) {
+        if (with_time) {
+          term.vjp(t, y, theta, cotangent, y_bar, theta_bar, t_bar);
+          return;
+        }
+      }
+      term.vjp(t, y, theta, cotangent, y_bar, theta_bar);
     }
   }
 };

@@ -5,7 +5,7 @@
 
 #include "nde/core/concepts.hpp"
 #include "nde/integrate/solution.hpp"
-#include "nde/models/differentiable_field.hpp"
+#include "nde/terms/field.hpp"
 
 #include <Eigen/Core>
 
@@ -31,6 +31,7 @@ void flatten(const State& in, Segment&& flat) {
 /// z = [y, a, g]: ẏ = f(t, y), ȧ = -aᵀ ∂f/∂y, ġ = -aᵀ ∂f/∂θ (Chen et al. 2018, eq. 4 and Alg. 1).
 template <class Field, state State>
 struct backsolve_system {
+  static constexpr bool is_ode = true;
   using scalar = scalar_of_t<State>;
   Field* field;
   params_view<scalar> theta;

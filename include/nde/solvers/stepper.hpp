@@ -1,0 +1,66 @@
+/// \file
+/// \brief The stepper contract: what `solve()` needs from a method, and what the exact
+/// discrete adjoint and forward sensitivities need from it on top.
+///
+/// A stepper is stateless; everything it keeps between calls lives in a workspace the caller
+/// owns (opaque to the driver). Protocol, as the driver runs it:
+///
+/// | call | meaning |
+/// |---|---|
+/// | `make_workspace(y)` | buffers for states shaped like `y` (allocates for dynamic sizes) |
+/// | `init(term, t0, y0, θ, ws) -> status` | prepares a step from (t0, y0): for FSAL/RK methods, f(t0, y0) |
+/// | `start_derivative(ws)` | f(t0, y0) after `init` (the initial-step heuristic reads it) |
+/// | `step(term, t0, t1, y0, θ, ws, y1) -> step_result` | one trial step: y1, an error estimate (or none), a status |
+/// | `evaluate_end(term, t1, y1, θ, ws) -> status` | after an accepted step, what the next step or the dense output needs (one f for non-FSAL RK) |
+/// | `dense_coefficients(t0, t1, y0, y1, ws, c)` | monomial coefficients of the continuous extension on the accepted step |
+/// | `advance(ws)` | moves the end state into place for the next step |
+///
+/// Steppers with `reverse_step` (the **reversible** capability) also give the exact
+/// reverse-mode derivative of one step and of its dense output, and `tangent_step` its
+/// forward-mode derivative; the discrete adjoint and forward sensitivities call only these.
+/// Steps are deterministic: init + step from the same inputs reproduce every stage bit for bit,
+/// which is what lets a reverse step replay a forward one.
+#pragma once
+
+#include "nde/core/concepts.hpp"
+#include "nde/core/status.hpp"
+#include "nde/terms/field.hpp"
+
+#include <concepts>
+
+namespace nde {
+
+/// \brief Outcome of one trial step.
+template <state State>
+struct step_result {
+  nde::status status = nde::status::success;  ///< `non_finite` when y1 or the stages are NaN/Inf.
+  const State* error = nullptr;               ///< Local error estimate, or null (no estimate).
+};
+
+/// \brief What `solve()` needs from a stepper (see the file comment).
+template <class Stepper, class Term, class State, class T>
+concept stepper = state<State> && time_scalar<T> && requires(
+    const Stepper& s, Term& term, T t, const State& y, State& y1,
+    params_view<scalar_of_t<State>> theta,
+    decltype(std::declval<const Stepper&>().make_workspace(std::declval<const State&>()))& ws) {
+  { Stepper::order } -> std::convertible_to<int>;
+  { Stepper::adaptive } -> std::convertible_to<bool>;
+  { Stepper::error_order } -> std::convertible_to<int>;
+  { Stepper::dense_degree } -> std::convertible_to<int>;
+  { Stepper::fsal } -> std::convertible_to<bool>;
+  { s.init(term, t, y, theta, ws) } -> std::same_as<nde::status>;
+  { s.step(term, t, t, y, theta, ws, y1) } -> std::same_as<step_result<State>>;
+  { s.evaluate_end(term, t, y, theta, ws) } -> std::same_as<nde::status>;
+  s.advance(ws);
+  { s.start_derivative(ws) } -> std::convertible_to<const State&>;
+};
+
+/// \brief A stepper with an exact reverse step (the discrete adjoint) and tangent step
+/// (forward sensitivities).
+template <class Stepper, class State>
+concept reversible_stepper = requires {
+  typename Stepper::template reverse_workspace<State>;
+  requires Stepper::reversible;
+};
+
+}  // namespace nde

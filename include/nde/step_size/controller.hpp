@@ -1,0 +1,109 @@
+/// \file
+/// \brief The step-size controller contract, and the clipping to `step_ts` / `jump_ts` that
+/// every controller shares.
+///
+/// A controller owns the tolerances, the error norm, the initial-step heuristic, dtmin/dtmax
+/// and the clipping of steps to requested times. The driver only asks it two things:
+///
+/// | call | meaning |
+/// |---|---|
+/// | `validate(rows, t0, t1) -> std::string` | empty if the settings are usable for this solve, else what is wrong |
+/// | `make_state(y0)` | its per-solve state (scratch sized like y0) |
+/// | `init(state, eval, t0, t1, y0, f0, error_order) -> step_decision` | the first step's end; `eval(t, y, out)` evaluates the vector field (the initial-step heuristic may use it) |
+/// | `adapt(state, t0, t1, y0, y1, error, step_status, error_order) -> step_decision` | accept or reject the trial step (t0, t1), and where the next step ends |
+///
+/// `error` is the stepper's local error estimate, or null for a method without one.
+/// `step_decision::next_kind` says how a step end depends on the solve's t0 and t1 (the
+/// discrete adjoint differentiates the step times through it).
+#pragma once
+
+#include "nde/core/concepts.hpp"
+#include "nde/core/status.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace nde {
+
+/// \brief How a step boundary depends on the solve's interval: `free` boundaries sit a fixed
+/// step after the previous one (they move with t0), `end` boundaries are t1 (they move with
+/// t1), `fixed` boundaries are given times (`step_ts`, `jump_ts`, `fixed_times`).
+enum class boundary_kind : unsigned char { free, end, fixed };
+
+/// \brief What a controller decides after a trial step (or at the start).
+template <time_scalar T>
+struct step_decision {
+  bool accept = true;  ///< Keep the trial step.
+  T next_t0{};  ///< Where the next step starts: the accepted step's end, or just past a jump.
+  T next_t1{};  ///< Where the next (or retried) step ends.
+  boundary_kind next_kind = boundary_kind::free;  ///< How `next_t1` depends on (t0, t1).
+  bool jump = false;  ///< The accepted step ended on a discontinuity: re-evaluate f, no FSAL reuse.
+  nde::status status = nde::status::success;  ///< Not success: the solve stops with it.
+  std::string message;                        ///< Why, when `status` is not success.
+};
+
+namespace detail {
+
+/// `a` comes strictly before `b` in the direction of integration (`direction` = ±1).
+template <class X>
+constexpr bool before(X a, X b, X direction) {
+  return direction > 0 ? a < b : a > b;
+}
+
+/// The first entry of `times` strictly after `t` (in the direction of integration), from
+/// `index` on (`index` is advanced past the entries already behind t); NaN if none.
+inline double next_clip_time(const std::vector<double>& times, std::size_t& index, double t,
+                             double direction) {
+  while (index < times.size() && !before(t, times[index], direction)) ++index;
+  return index < times.size() ? times[index] : std::numeric_limits<double>::quiet_NaN();
+}
+
+/// Clips a proposed step end to the next `step_ts` / `jump_ts` entry and to t1: the one place
+/// a step is made to land exactly on a requested time. A proposal within 1 % of a step of a
+/// target lands on it (as DOPRI5 avoids a sliver of a step before t1).
+template <time_scalar T>
+void clip_step(T t, double dt, T t_end, T direction, const std::vector<double>& step_ts,
+               std::size_t& step_index, const std::vector<double>& jump_ts, std::size_t& jump_index,
+               step_decision<T>& d) {
+  const T trial = t + direction * static_cast<T>(dt);
+  const T reach = t + direction * static_cast<T>(1.01 * dt);
+  d.next_t1 = trial;
+  d.next_kind = boundary_kind::free;
+  d.jump = false;
+  const double s =
+      next_clip_time(step_ts, step_index, static_cast<double>(t), static_cast<double>(direction));
+  const double j =
+      next_clip_time(jump_ts, jump_index, static_cast<double>(t), static_cast<double>(direction));
+  // The nearer of the two targets ahead, if the proposal reaches it.
+  double target = s;
+  if (std::isnan(target) ||
+      (!std::isnan(j) && before(static_cast<T>(j), static_cast<T>(target), direction)))
+    target = j;
+  if (!std::isnan(target) && !before(reach, static_cast<T>(target), direction)) {
+    d.next_t1 = static_cast<T>(target);
+    d.next_kind = boundary_kind::fixed;
+    d.jump = target == j;
+  }
+  if (!before(reach, t_end, direction) || !before(d.next_t1, t_end, direction)) {
+    d.next_t1 = t_end;
+    d.next_kind = boundary_kind::end;
+    d.jump = false;
+  }
+}
+
+inline std::string validate_clip_times(const std::vector<double>& times, const char* name,
+                                       double direction) {
+  for (std::size_t i = 0; i < times.size(); ++i) {
+    if (!std::isfinite(times[i]))
+      return std::string(name) + "[" + std::to_string(i) + "] is not finite";
+    if (i > 0 && !before(times[i - 1], times[i], direction))
+      return std::string(name) + " must be strictly monotone in the direction of integration";
+  }
+  return {};
+}
+
+}  // namespace detail
+}  // namespace nde
