@@ -76,9 +76,10 @@ nde::gradient_result<vec> linear_gradient(const linear_case& p, nde::adjoint_met
 
 }  // namespace
 
-TEST_CASE("every gradient method of nde::solve meets the exact gradient of y' = Ay, time "
-          "gradients included",
-          "[adjoint][exact]") {
+TEST_CASE(
+    "every gradient method of nde::solve meets the exact gradient of y' = Ay, time "
+    "gradients included",
+    "[adjoint][exact]") {
   const linear_case p;
   const auto ref = reference(p);
   const nde::pid_controller tight{.rtol = 1e-11, .atol = 1e-13};
@@ -111,8 +112,9 @@ TEST_CASE("the continuous adjoints converge to the exact gradient as the toleran
     double previous = 1;
     for (const double tol : {1e-5, 1e-7, 1e-9}) {
       const nde::pid_controller c{.rtol = tol, .atol = tol * 1e-2};
-      const nde::adjoint_method m = checkpointed ? nde::adjoint_method(nde::checkpointed_adjoint{.controller = c})
-                                                 : nde::adjoint_method(nde::backsolve_adjoint{.controller = c});
+      const nde::adjoint_method m =
+          checkpointed ? nde::adjoint_method(nde::checkpointed_adjoint{.controller = c})
+                       : nde::adjoint_method(nde::backsolve_adjoint{.controller = c});
       const auto g = linear_gradient<nde::tsit5>(p, m, tol);
       const double e = relative(g.params, ref.A);
       INFO((checkpointed ? "checkpointed" : "backsolve") << " tol " << tol << " error " << e);
@@ -199,9 +201,10 @@ vec flatten(const nde::gradient_result<v2>& g) {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("discrete adjoint and forward sensitivities are the exact gradient of the "
-                   "fixed-step discrete map, time gradients included",
-                   "[adjoint][discrete][forward]", nde::rk4, nde::dopri5, nde::bosh3, nde::heun) {
+TEMPLATE_TEST_CASE(
+    "discrete adjoint and forward sensitivities are the exact gradient of the "
+    "fixed-step discrete map, time gradients included",
+    "[adjoint][discrete][forward]", nde::rk4, nde::dopri5, nde::bosh3, nde::heun) {
   const fixed_case p;
   const nde::solve_options o{.controller = nde::constant_step{.dt = 0.1}};
   const vec fd = central_differences<TestType>(p, o, 1e-6);
@@ -276,17 +279,17 @@ TEST_CASE("inference mode stores nothing for backward; a failed forward reports 
   auto predicted = nde::solve(term, nde::dopri5{}, 0.0, 2.0, p.y0, p.theta(),
                               {.save_at = nde::save_at::times(p.ts)});
   REQUIRE(predicted.success());
-  auto recorded = nde::solve(term, nde::dopri5{}, 0.0, 2.0, p.y0, p.theta(),
-                             {.save_at = nde::save_at::times(p.ts),
-                              .adjoint = nde::discrete_adjoint{}});
+  auto recorded =
+      nde::solve(term, nde::dopri5{}, 0.0, 2.0, p.y0, p.theta(),
+                 {.save_at = nde::save_at::times(p.ts), .adjoint = nde::discrete_adjoint{}});
   CHECK(predicted.ys == recorded.ys);  // the tape does not change the solve
   CHECK_THROWS_WITH(predicted.backward(p.w), Catch::Contains("inference"));
 
   vec bad = p.y0;
   bad[1] = std::nan("");
-  auto failed = nde::solve(term, nde::dopri5{}, 0.0, 2.0, bad, p.theta(),
-                           {.save_at = nde::save_at::times(p.ts),
-                            .adjoint = nde::backsolve_adjoint{}});
+  auto failed =
+      nde::solve(term, nde::dopri5{}, 0.0, 2.0, bad, p.theta(),
+                 {.save_at = nde::save_at::times(p.ts), .adjoint = nde::backsolve_adjoint{}});
   CHECK(failed.status == nde::status::non_finite);
   const auto g = failed.backward(p.w);
   CHECK(g.status == nde::status::non_finite);
@@ -303,8 +306,8 @@ TEST_CASE("inference mode stores nothing for backward; a failed forward reports 
 
   // A term without a vjp cannot be differentiated: said at solve time.
   auto plain = nde::make_ode_term([](double, const vec& y, vec& dydt) { dydt = -y; });
-  auto s = nde::solve(plain, nde::dopri5{}, 0.0, 1.0, p.y0, vec(),
-                      {.adjoint = nde::discrete_adjoint{}});
+  auto s =
+      nde::solve(plain, nde::dopri5{}, 0.0, 1.0, p.y0, vec(), {.adjoint = nde::discrete_adjoint{}});
   CHECK(s.status == nde::status::invalid_input);
   CHECK_THAT(s.message, Catch::Contains("vector-Jacobian"));
   // θ of the wrong length.
@@ -320,9 +323,10 @@ TEST_CASE("unused parameters get an exactly zero gradient, and no gradient is Na
   linear_case p;
   p.A(0, 2) = p.A(1, 2) = 0;
   for (auto& w : p.w) w[2] = 0;
-  for (const nde::adjoint_method& m :
-       {nde::adjoint_method(nde::discrete_adjoint{}), nde::adjoint_method(nde::forward_sensitivity{}),
-        nde::adjoint_method(nde::backsolve_adjoint{}), nde::adjoint_method(nde::checkpointed_adjoint{})}) {
+  for (const nde::adjoint_method& m : {nde::adjoint_method(nde::discrete_adjoint{}),
+                                       nde::adjoint_method(nde::forward_sensitivity{}),
+                                       nde::adjoint_method(nde::backsolve_adjoint{}),
+                                       nde::adjoint_method(nde::checkpointed_adjoint{})}) {
     const auto g = linear_gradient<nde::dopri5>(p, m, 1e-8);
     REQUIRE(g.status == nde::status::success);
     CHECK(g.params.allFinite());

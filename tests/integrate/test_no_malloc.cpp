@@ -122,3 +122,56 @@ TEST_CASE("the allocation counter does see allocations (negative control)", "[in
   CHECK(fresh.success());
   CHECK(allocations > 0);
 }
+
+namespace {
+
+// A differentiable solve with fixed-size states: the forward pass records the tape and
+// allocates nothing once the tape has grown to the step count; the backward pass may allocate.
+template <class State, class Stepper>
+void check_differentiable_forward(const nde::solve_options& options) {
+  using field = nde::linear_field<State>;
+  nde::ode_term<field> term{field(State::RowsAtCompileTime)};
+  Eigen::VectorXd theta(State::RowsAtCompileTime * State::RowsAtCompileTime);
+  for (Eigen::Index i = 0; i < theta.size(); ++i) theta[i] = 0.3 * std::sin(double(i + 1));
+  State y0 = State::Ones();
+  nde::differentiable_integrator<Stepper, State> solver(Stepper{}, y0);
+  nde::solution<double, State> out;
+  const Eigen::Ref<const Eigen::VectorXd> view(theta);
+  REQUIRE(solver.solve(term, 0.0, 2.0, y0, view, options, out) == nde::status::success);
+  const State first = out.ys.back();
+  allocations = 0;
+  Eigen::internal::set_is_malloc_allowed(false);
+  const nde::status again = solver.solve(term, 0.0, 2.0, y0, view, options, out);
+  Eigen::internal::set_is_malloc_allowed(true);
+  const std::size_t counted = allocations;
+  REQUIRE(again == nde::status::success);
+  CHECK(counted == 0);
+  CHECK(out.ys.back() == first);
+  // The tape is usable: backward runs (and may allocate); inference refuses.
+  std::vector<State> cot(out.ys.size(), State::Ones());
+  if (std::holds_alternative<nde::inference>(options.adjoint)) {
+    CHECK_THROWS(solver.backward(term, std::span<const State>(cot)));
+  } else {
+    CHECK(solver.backward(term, std::span<const State>(cot)).status == nde::status::success);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the differentiable solve's forward pass allocates nothing for fixed sizes",
+          "[adjoint][malloc]") {
+  const nde::solve_options base{
+      .save_at = {.t0 = true, .t1 = true, .steps = false, .ts = {0.1, 0.77, 1.5}},
+      .controller = nde::pid_controller{.rtol = 1e-8, .atol = 1e-10}};
+  for (const nde::adjoint_method& m :
+       {nde::adjoint_method(nde::inference{}), nde::adjoint_method(nde::discrete_adjoint{}),
+        nde::adjoint_method(nde::discrete_adjoint{.max_checkpoints = 4}),
+        nde::adjoint_method(nde::backsolve_adjoint{}),
+        nde::adjoint_method(nde::checkpointed_adjoint{})}) {
+    INFO("method index " << m.index());
+    nde::solve_options o = base;
+    o.adjoint = m;
+    check_differentiable_forward<Eigen::Vector3d, nde::dopri5>(o);
+    check_differentiable_forward<Eigen::Vector2d, nde::bosh3>(o);
+  }
+}
