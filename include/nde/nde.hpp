@@ -73,4 +73,5 @@
 #include "nde/io/npz.hpp"
 
 // models
+#include "nde/models/per_sample.hpp"
 #include "nde/models/neural_ode.hpp"

@@ -18,19 +18,15 @@
 #include "nde/core/concepts.hpp"
 #include "nde/core/status.hpp"
 #include "nde/integrate/solve.hpp"
+#include "nde/models/per_sample.hpp"
 #include "nde/terms/field.hpp"
 #include "nde/terms/ode_term.hpp"
 
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <limits>
-#include <mutex>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -158,84 +154,14 @@ class neural_ode {
   }
 
   /// \brief Result of `per_sample_gradients`.
-  struct batch_result {
-    scalar loss = 0;                            ///< Sum of the per-sample losses.
-    params_type params;                         ///< Sum of the per-sample dL/dθ.
-    std::vector<State> y0;                      ///< dL/dy0 of each sample.
-    gradient_stats stats;                       ///< Summed work.
-    nde::status status = nde::status::success;  ///< First failure in sample order, if any;
-                                                ///< failed samples add nothing to `loss` and
-                                                ///< `params`, and their `y0` is NaN.
-    /// \brief Empty on success; else the first failure's message, prefixed by `sample <i>: `.
-    std::string message;
-  };
+  using batch_result = per_sample_result<State>;
 
-  /// \brief Independent solves per sample (each with its own adaptive steps, as Diffrax under
-  /// vmap), run on `threads` threads. `loss(i, ys, dL_dys) -> scalar` gives sample i's loss
-  /// and fills its output cotangents (`dL_dys` arrives sized, zeroed); it is called from
-  /// several threads at once, for different i. Per-sample results are reduced in sample
-  /// order, so the answer is bit-identical for any thread count. The calling thread is one of
-  /// the workers. An exception from `loss` or `backward` stops the others and is rethrown here.
+  /// \brief Independent solves per sample on `threads` threads (see
+  /// `nde::per_sample_gradients` in `models/per_sample.hpp`).
   template <class Loss>
   batch_result per_sample_gradients(std::span<const State> y0s, std::span<const T> ts, Loss loss,
                                     unsigned threads = 1) const {
-    const std::size_t n = y0s.size();
-    std::vector<gradient_type> per(n);
-    std::vector<scalar> losses(n, scalar(0));
-    threads = std::max(
-        1u, std::min<unsigned>(threads, static_cast<unsigned>(std::max<std::size_t>(n, 1))));
-    std::atomic<std::size_t> next{0};
-    std::mutex failure_mutex;
-    std::exception_ptr failure;
-    auto work = [&] {
-      try {
-        neural_ode local = *this;
-        std::vector<State> cotangents;
-        for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-          const auto& fr = local.forward(y0s[i], ts);
-          if (!fr.success()) {
-            per[i].status = fr.status;
-            per[i].message = "sample " + std::to_string(i) + ": " + fr.message;
-            continue;
-          }
-          cotangents.assign(fr.ys.size(), fr.ys.front());
-          for (auto& c : cotangents) c.setZero();
-          losses[i] = loss(i, fr.ys, cotangents);
-          per[i] = local.backward(std::span<const State>(cotangents));
-          if (per[i].status != status::success)
-            per[i].message = "sample " + std::to_string(i) + ": " + per[i].message;
-        }
-      } catch (...) {
-        next = n;
-        const std::lock_guard<std::mutex> lock(failure_mutex);
-        if (!failure) failure = std::current_exception();
-      }
-    };
-    {
-      std::vector<std::jthread> pool;
-      for (unsigned w = 1; w < threads; ++w) pool.emplace_back(work);
-      work();
-    }
-    if (failure) std::rethrow_exception(failure);
-    batch_result out;
-    out.params = params_type::Zero(m_params.size());
-    for (std::size_t i = 0; i < n; ++i) {
-      if (per[i].status != status::success && out.status == status::success) {
-        out.status = per[i].status;
-        out.message = per[i].message;
-      }
-      out.stats += per[i].stats;
-      if (per[i].status != status::success) {
-        State nan = y0s[i];
-        nan.setConstant(std::numeric_limits<scalar>::quiet_NaN());
-        out.y0.push_back(std::move(nan));
-        continue;
-      }
-      out.loss += losses[i];
-      out.params += per[i].params;
-      out.y0.push_back(per[i].y0);
-    }
-    return out;
+    return nde::per_sample_gradients(*this, y0s, ts, std::move(loss), threads);
   }
 
  private:
