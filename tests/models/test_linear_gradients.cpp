@@ -11,6 +11,8 @@
 
 #include <unsupported/Eigen/MatrixFunctions>
 
+#include "expm_frechet.hpp"
+
 #include <vector>
 
 namespace {
@@ -55,11 +57,9 @@ exact_gradient reference(const linear_problem& p) {
     g.y0 += (t * p.A.transpose()).exp() * p.w[i];
     for (Eigen::Index l = 0; l < n; ++l)
       for (Eigen::Index k = 0; k < n; ++k) {
-        mat block = mat::Zero(2 * n, 2 * n);
-        block.topLeftCorner(n, n) = t * p.A;
-        block.bottomRightCorner(n, n) = t * p.A;
-        block(k, n + l) = t;
-        const mat frechet = block.exp().topRightCorner(n, n);
+        mat e = mat::Zero(n, n);
+        e(k, l) = t;
+        const mat frechet = nde_test::expm_frechet(t * p.A, e);
         g.A[l * n + k] += p.w[i].dot(frechet * p.y0);
       }
   }

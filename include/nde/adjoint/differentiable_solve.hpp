@@ -593,6 +593,25 @@ class differentiable_integrator {
     g.t0 -= static_cast<T>((g.y0 - direct).cwiseProduct(f).sum());
   }
 
+  // One backward solve of an augmented system from `from` to `to`; z is updated in place.
+  // False (with g's status and message set) when it fails.
+  template <class Solver, class System>
+  bool backward_solve(Solver& solver, System& system, T from, T to, const solve_options& opts,
+                      flat_type& z, gradient_type& g) {
+    solver.solve(system, from, to, z, opts, m_adjoint_solution);
+    const auto& s = m_adjoint_solution;
+    g.stats.backward_rhs_evals += s.stats.rhs_evals;
+    g.stats.backward_steps += s.stats.accepted_steps;
+    g.stats.backward_rejected += s.stats.rejected_steps;
+    if (!s.success()) {
+      g.status = s.status;
+      g.message = detail::concatenate("backward: from t = ", from, " to ", to, ": ", s.message);
+      return false;
+    }
+    z = s.ys.back();
+    return true;
+  }
+
   template <class Term>
   void backward_with(const backsolve_adjoint& method, Term& term, std::span<const State> cot,
                      gradient_type& g) {
@@ -618,18 +637,7 @@ class differentiable_integrator {
       const auto o = static_cast<std::size_t>(m_stop_outputs[i]);
       detail::flatten(tp.output_values[o], z.segment(0, m));
       detail::flatten(a, z.segment(m, m));
-      solver.solve(system, m_stop_times[i], m_stop_times[i - 1], z, opts, m_adjoint_solution);
-      const auto& s = m_adjoint_solution;
-      g.stats.backward_rhs_evals += s.stats.rhs_evals;
-      g.stats.backward_steps += s.stats.accepted_steps;
-      g.stats.backward_rejected += s.stats.rejected_steps;
-      if (!s.success()) {
-        g.status = s.status;
-        g.message = detail::concatenate("backward: from t = ", m_stop_times[i], " to ",
-                                        m_stop_times[i - 1], ": ", s.message);
-        return;
-      }
-      z = s.ys.back();
+      if (!backward_solve(solver, system, m_stop_times[i], m_stop_times[i - 1], opts, z, g)) return;
       detail::unflatten(z.segment(m, m), a);
       a += m_stop_cot[i - 1];
     }
@@ -708,18 +716,7 @@ class differentiable_integrator {
                              : seg_lo;
         if (target != t_cur) {
           detail::flatten(a, z.segment(0, m));
-          solver.solve(system, t_cur, target, z, opts, m_adjoint_solution);
-          const auto& s = m_adjoint_solution;
-          g.stats.backward_rhs_evals += s.stats.rhs_evals;
-          g.stats.backward_steps += s.stats.accepted_steps;
-          g.stats.backward_rejected += s.stats.rejected_steps;
-          if (!s.success()) {
-            g.status = s.status;
-            g.message =
-                detail::concatenate("backward: from t = ", t_cur, " to ", target, ": ", s.message);
-            return;
-          }
-          z = s.ys.back();
+          if (!backward_solve(solver, system, t_cur, target, opts, z, g)) return;
           detail::unflatten(z.segment(0, m), a);
         }
         t_cur = target;

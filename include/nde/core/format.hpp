@@ -19,4 +19,10 @@ std::string concatenate(const Parts&... parts) {
   return stream.str();
 }
 
+/// One number with 17 significant digits.
+template <class X>
+std::string full_precision(const X& x) {
+  return concatenate(x);
+}
+
 }  // namespace nde::detail

@@ -18,6 +18,7 @@
 #pragma once
 
 #include "nde/core/concepts.hpp"
+#include "nde/core/format.hpp"
 #include "nde/core/status.hpp"
 
 #include <cmath>
@@ -94,6 +95,20 @@ void clip_step(T t, double dt, T t_end, T direction, const std::vector<double>& 
   }
 }
 
+/// The decision of a step policy that cannot shrink its steps (constant step, fixed times)
+/// when a step produced NaN or Inf.
+template <time_scalar T>
+step_decision<T> cannot_shrink(T t0, T t1, const char* policy) {
+  step_decision<T> d;
+  d.accept = false;
+  d.status = nde::status::non_finite;
+  d.message = "NaN or Inf in the state or vector field in the step from t = " + full_precision(t0) +
+              " to " + full_precision(t1) + " (" + policy + ": cannot shrink)";
+  return d;
+}
+
+/// Validates a list of times to clip to: finite and strictly monotone in the direction of
+/// integration. Returns the problem, or an empty string.
 inline std::string validate_clip_times(const std::vector<double>& times, const char* name,
                                        double direction) {
   for (std::size_t i = 0; i < times.size(); ++i) {

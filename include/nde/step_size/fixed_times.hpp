@@ -61,15 +61,7 @@ struct fixed_times {
   template <time_scalar T, state State>
   step_decision<T> adapt(state_type<T, State>& s, T t0, T t1, const State&, const State&,
                          const State*, nde::status step_status, int) const {
-    if (step_status != nde::status::success) {
-      step_decision<T> d;
-      d.accept = false;
-      d.status = nde::status::non_finite;
-      d.message =
-          detail::concatenate("NaN or Inf in the state or vector field in the step from t = ", t0,
-                              " to ", t1, " (fixed times: cannot shrink)");
-      return d;
-    }
+    if (step_status != nde::status::success) return detail::cannot_shrink(t0, t1, "fixed times");
     ++s.index;
     return next(s, t1);
   }

@@ -143,6 +143,21 @@ void vjp_with_time(F& f, T t, const State& y, params_view<scalar_of_t<State>> th
 
 }  // namespace detail
 
+/// \brief The control of an ODE-like term: the step `t1 - t0`, combined with a vector-field
+/// value as `dt · v`. `ode_term` and `partitioned_term` inherit it.
+struct time_step_control {
+  /// \brief The control over [t0, t1]: the step t1 - t0.
+  template <class T>
+  [[nodiscard]] constexpr T contr(T t0, T t1) const noexcept {
+    return t1 - t0;
+  }
+  /// \brief out = dt · v.
+  template <class State, class T>
+  void prod(const State& v, T dt, State& out) const {
+    out = static_cast<scalar_of_t<State>>(dt) * v;
+  }
+};
+
 /// \brief A field without parameters made from a plain callable `f(t, y, dydt)` or
 /// `f(t, y) -> State` (what `nde::solve(f, …)` wraps a user lambda in). `num_params() == 0`.
 template <class F>

@@ -53,7 +53,7 @@ concept ode_like_term = term<Term, T, State, State> && requires {
 /// caches, jvp, dense Jacobian), so `ode_term` itself satisfies the same capability concepts.
 /// \tparam Field a `parametric_field` (a network adapter, known physics, a sum of both).
 template <class Field>
-class ode_term {
+class ode_term : public time_step_control {
  public:
   /// \brief Marks an ODE term (control = dt, vector field shaped like the state).
   static constexpr bool is_ode = true;
@@ -77,16 +77,8 @@ class ode_term {
   void vf(T t, const State& y, const Params& theta, State& out) {
     m_field(t, y, theta, out);
   }
-  /// \brief The control of an ODE over [t0, t1]: the step t1 - t0.
-  template <class T>
-  [[nodiscard]] constexpr T contr(T t0, T t1) const noexcept {
-    return t1 - t0;
-  }
-  /// \brief out = dt · v.
-  template <class State, class T>
-  void prod(const State& v, T dt, State& out) const {
-    out = static_cast<scalar_of_t<State>>(dt) * v;
-  }
+  using time_step_control::contr;
+  using time_step_control::prod;
 
   /// \name Capabilities forwarded from the field
   /// \{

@@ -23,7 +23,7 @@ namespace nde {
 /// For a Hamiltonian H(q, p): a = ∂H/∂p, b = −∂H/∂q; a second-order system q'' = F(t, q, q'):
 /// a = p, b = F.
 template <class A, class B>
-class partitioned_term {
+class partitioned_term : public time_step_control {
  public:
   /// \brief An ODE term (control = dt).
   static constexpr bool is_ode = true;
@@ -67,16 +67,8 @@ class partitioned_term {
   void operator()(T t, const State& y, const Params& theta, State& out) {
     vf(t, y, theta, out);
   }
-  /// \brief The step t1 − t0.
-  template <class T>
-  [[nodiscard]] constexpr T contr(T t0, T t1) const noexcept {
-    return t1 - t0;
-  }
-  /// \brief out = dt · v.
-  template <class State, class T>
-  void prod(const State& v, T dt, State& out) const {
-    out = static_cast<scalar_of_t<State>>(dt) * v;
-  }
+  using time_step_control::contr;
+  using time_step_control::prod;
 
  private:
   template <class State>
