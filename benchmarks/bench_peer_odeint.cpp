@@ -33,7 +33,7 @@ void w1_nde(benchmark::State& st) {
   const vec y0(2, 0);
   const nde::solve_options options{
       .save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
-      .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
+      .controller = nde::pid_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
   nde::integrator<nde::dopri5, vec> solver(nde::dopri5{}, y0);
   nde::solution<double, vec> sol;
   solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);

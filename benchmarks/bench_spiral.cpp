@@ -60,7 +60,7 @@ void w1_forward(benchmark::State& st, State y0) {
   bench::spiral_rhs<State> f;
   const nde::solve_options options{
       .save_at = nde::save_at::times(bench::linspace(0, bench::w1_t1(), bench::w1_saves())),
-      .controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
+      .controller = nde::pid_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}};
   nde::integrator<nde::dopri5, State> solver(nde::dopri5{}, y0);
   nde::solution<double, State> sol;
   solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);  // sizes the outputs once
@@ -165,7 +165,7 @@ void w2_gradient(benchmark::State& st) {
   const auto net = bench::make_spiral_network();
   nde::neural_ode<field, nde::dopri5, Gradient, batch> model(
       field(net, 20), bench::spiral_params(net), spiral_gradient_method<Gradient>(),
-      {.controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}});
+      {.controller = nde::pid_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}});
   time_gradient(st, model, problem.y0, problem.ts,
                 [&](const auto& ys, std::vector<batch>& c) { return problem.loss(ys, c); });
 }
@@ -218,7 +218,7 @@ void per_sample_gradients(benchmark::State& st) {
   const auto net = bench::make_spiral_network();
   const nde::neural_ode<field, nde::dopri5, Gradient, vec> model(
       field(net), bench::spiral_params(net), spiral_gradient_method<Gradient>(),
-      {.controller = nde::pi_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}});
+      {.controller = nde::pid_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}});
   std::vector<vec> y0s;
   for (Eigen::Index b = 0; b < problem.y0.cols(); ++b) y0s.push_back(problem.y0.col(b));
   const double scale = 1.0 / static_cast<double>(2 * y0s.size() * problem.ts.size());

@@ -55,7 +55,7 @@ void w4_forward(benchmark::State& st) {
     field(t, y, nde::params_view<double>(p.theta), dydt);
   };
   const nde::solve_options options{
-      .controller = nde::pi_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}};
+      .controller = nde::pid_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}};
   nde::integrator<nde::dopri5, mat> solver(nde::dopri5{}, p.y0);
   nde::solution<double, mat> sol;
   solver.solve(f, 0.0, 1.0, p.y0, options, sol);
@@ -82,7 +82,7 @@ void w4_gradient(benchmark::State& st) {
     method.controller = {.rtol = bench::w4_rtol, .atol = bench::w4_atol};
   nde::neural_ode<field_type, nde::dopri5, Gradient, mat> model(
       field_type(p.net, p.y0.cols()), p.theta, method,
-      {.controller = nde::pi_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}});
+      {.controller = nde::pid_controller{.rtol = bench::w4_rtol, .atol = bench::w4_atol}});
   const std::vector<double> ts{0.0, 1.0};
   std::mt19937_64 engine(3);
   std::vector<mat> cotangents{mat::Zero(p.y0.rows(), p.y0.cols()), mat(p.y0.rows(), p.y0.cols())};

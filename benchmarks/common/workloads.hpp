@@ -107,7 +107,7 @@ inline const std::vector<Eigen::Vector2d>& w1_reference() {
     spiral_rhs<Eigen::Vector2d> f;
     return nde::solve_or_throw(f, nde::dopri5{}, 0.0, w1_t1(), Eigen::Vector2d(2, 0),
                                {.save_at = nde::save_at::times(linspace(0, w1_t1(), w1_saves())),
-                                .controller = nde::pi_controller{.rtol = 1e-13, .atol = 1e-15},
+                                .controller = nde::pid_controller{.rtol = 1e-13, .atol = 1e-15},
                                 .max_steps = 10000000})
         .ys;
   }();
@@ -137,7 +137,7 @@ inline spiral_data make_spiral_data() {
   };
   d.y = nde::solve_or_throw(f, nde::dopri5{}, 0.0, 25.0, Eigen::Vector2d(2, 0),
                             {.save_at = nde::save_at::times(d.t),
-                             .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}})
+                             .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}})
             .ys;
   return d;
 }

@@ -42,7 +42,7 @@ template <class Gradient>
 row measure(const std::string& name, const workload& w, const Eigen::VectorXd& theta,
             Gradient gradient, double rtol, int repeats, const Eigen::VectorXd* reference) {
   const nde::neural_ode_options options{.controller =
-                                            nde::pi_controller{.rtol = rtol, .atol = rtol * 1e-2}};
+                                            nde::pid_controller{.rtol = rtol, .atol = rtol * 1e-2}};
   nde::neural_ode<field, nde::dopri5, Gradient, batch> model(
       field(make_spiral_network(), w.y0.cols()), theta, gradient, options);
   std::vector<double> times;
@@ -65,13 +65,14 @@ row measure(const std::string& name, const workload& w, const Eigen::VectorXd& t
 void print_table(const workload& w, const std::vector<row>& rows) {
   std::printf("\n#### %s\n\n", w.name.c_str());
   std::printf(
-      "| method | time per gradient (ms, median) | forward NFE | backward NFE + vjp | stored "
+      "| method | time per gradient (ms, median) | forward NFE + jvp | backward NFE + vjp | stored "
       "states (peak) | "
       "relative error of dL/dθ |\n|---|---|---|---|---|---|\n");
   for (const auto& r : rows)
-    std::printf("| %s | %.2f | %zu | %zu + %zu | %zu | %.1e |\n", r.method.c_str(), r.milliseconds,
-                r.stats.forward_rhs_evals, r.stats.backward_rhs_evals, r.stats.backward_vjp_evals,
-                r.stats.peak_stored_states, r.error);
+    std::printf("| %s | %.2f | %zu + %zu | %zu + %zu | %zu | %.1e |\n", r.method.c_str(),
+                r.milliseconds, r.stats.forward_rhs_evals, r.stats.forward_jvp_evals,
+                r.stats.backward_rhs_evals, r.stats.backward_vjp_evals, r.stats.peak_stored_states,
+                r.error);
 }
 
 }  // namespace
@@ -128,11 +129,11 @@ int main(int argc, char** argv) {
           measure("reference", *w, theta, nde::discrete_adjoint{}, 1e-12, 1, nullptr);
       nde::neural_ode<field, nde::dopri5, nde::discrete_adjoint, batch> exact(
           field(make_spiral_network(), w->y0.cols()), theta, {},
-          {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-14}});
+          {.controller = nde::pid_controller{.rtol = 1e-12, .atol = 1e-14}});
       (void)exact.forward(w->y0, w->ts);
       const Eigen::VectorXd ref = exact.backward(std::span<const batch>(w->weights)).params;
       (void)reference;
-      const nde::pi_controller adjoint{.rtol = rtol, .atol = rtol * 1e-2};
+      const nde::pid_controller adjoint{.rtol = rtol, .atol = rtol * 1e-2};
       std::vector<row> rows;
       rows.push_back(measure("backsolve adjoint (seminorm)", *w, theta,
                              nde::backsolve_adjoint{.controller = adjoint, .seminorm = true}, rtol,
@@ -147,6 +148,8 @@ int main(int argc, char** argv) {
           measure("discrete adjoint", *w, theta, nde::discrete_adjoint{}, rtol, repeats, &ref));
       rows.push_back(measure("discrete adjoint, 4 checkpoints", *w, theta,
                              nde::discrete_adjoint{.max_checkpoints = 4}, rtol, repeats, &ref));
+      rows.push_back(measure("forward sensitivities", *w, theta, nde::forward_sensitivity{}, rtol,
+                             repeats, &ref));
       print_table(*w, rows);
       for (std::size_t m = 0; m < rows.size(); ++m) {
         csv_workload.push_back(w == &short_windows ? 0 : 1);

@@ -95,10 +95,11 @@ std::vector<trajectory> make_trajectories(int count, double noise, std::mt19937_
   for (int k = 0; k < count; ++k) {
     trajectory tr;
     tr.y0 = state(nde::nn::uniform(engine, -2.0, 2.0), nde::nn::uniform(engine, -2.0, 2.0));
-    tr.truth = nde::solve_or_throw(true_field, nde::dopri5{}, 0.0, t_end, tr.y0,
-                                   {.save_at = nde::save_at::times(ts),
-                                    .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}})
-                   .ys;
+    tr.truth =
+        nde::solve_or_throw(true_field, nde::dopri5{}, 0.0, t_end, tr.y0,
+                            {.save_at = nde::save_at::times(ts),
+                             .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}})
+            .ys;
     for (const auto& y : tr.truth)
       tr.observed.push_back(
           y + noise * state(nde::nn::standard_normal(engine), nde::nn::standard_normal(engine)));
@@ -119,7 +120,7 @@ template <class Method>
 nde::neural_ode_options forward_options() {
   nde::neural_ode_options options;
   if constexpr (Method::adaptive) {
-    options.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8};
+    options.controller = nde::pid_controller{.rtol = 1e-6, .atol = 1e-8};
   } else {
     options.controller = nde::constant_step{.dt = 0.02};
   }

@@ -49,7 +49,7 @@ std::vector<state> true_solution(std::span<const double> ts) {
   auto sol = nde::solve_or_throw(
       true_field, nde::dopri5{}, 0.0, ts.back(), true_y0,
       {.save_at = nde::save_at::times(std::vector<double>(ts.begin(), ts.end())),
-       .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+       .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}});
   return sol.ys;
 }
 
@@ -92,7 +92,7 @@ template <class Method>
 nde::neural_ode_options forward_options() {
   nde::neural_ode_options options;
   if constexpr (Method::adaptive) {
-    options.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8};
+    options.controller = nde::pid_controller{.rtol = 1e-6, .atol = 1e-8};
   } else {
     options.controller = nde::constant_step{.dt = 0.05};
   }

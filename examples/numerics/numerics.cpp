@@ -217,7 +217,7 @@ int run(const settings& s) {
   const double t_adapt = 2.0;
   const auto reference =
       nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_adapt, y_start,
-                          {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
+                          {.controller = nde::pid_controller{.rtol = 1e-12, .atol = 1e-12}});
   std::vector<double> tol_rtol, tol_nfe[3], tol_error[3];
   std::printf("(b) NFE against tolerance (atol = rtol / 100), y0 = (2, -1), t in [0, %g]:\n",
               t_adapt);
@@ -226,7 +226,7 @@ int run(const settings& s) {
   for (int i = 0; i < s.tolerances; ++i) {
     const double rtol = std::pow(10.0, -2.0 - i);
     const nde::solve_options options{.controller =
-                                         nde::pi_controller{.rtol = rtol, .atol = rtol / 100}};
+                                         nde::pid_controller{.rtol = rtol, .atol = rtol / 100}};
     const auto a = nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_adapt, y_start, options);
     const auto b = nde::solve_or_throw(f, nde::tsit5{}, 0.0, t_adapt, y_start, options);
     const auto c = nde::solve_or_throw(f, nde::bosh3{}, 0.0, t_adapt, y_start, options);
@@ -248,7 +248,8 @@ int run(const settings& s) {
   batch y0s(2, s.samples);
   for (int j = 0; j < s.samples; ++j)
     for (int i = 0; i < 2; ++i) y0s(i, j) = nde::nn::uniform(engine, -3.0, 3.0);
-  const nde::solve_options per_sample{.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8}};
+  const nde::solve_options per_sample{.controller =
+                                          nde::pid_controller{.rtol = 1e-6, .atol = 1e-8}};
   std::vector<double> sample_y1, sample_y2, sample_nfe;
   // One integrator reused for every sample: its workspace and the solution are allocated once.
   // (The explicit shape avoids the default argument State{}, an uninitialised fixed-size
@@ -286,7 +287,7 @@ int run(const settings& s) {
   const auto path =
       nde::solve_or_throw(f, nde::dopri5{}, 0.0, t_long, y_start,
                           {.save_at = nde::save_at::times(times),
-                           .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+                           .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}});
   std::vector<double> spec_t, spec_re, spec_im;
   double h_max = std::numeric_limits<double>::infinity(), t_binding = 0, fd_difference = 0;
   std::size_t i_binding = 0;

@@ -88,7 +88,7 @@ int run(const settings& s) {
   // ---- reference ---------------------------------------------------------------------
   const auto reference =
       nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
-                          {.controller = nde::pi_controller{.rtol = 1e-12, .atol = 1e-12}});
+                          {.controller = nde::pid_controller{.rtol = 1e-12, .atol = 1e-12}});
   const batch& y_ref = reference.ys.back();
   std::printf("reference: dopri5 at rtol 1e-12, %zu evaluations (%.2f s)\n",
               reference.stats.rhs_evals, clock.seconds());
@@ -156,7 +156,7 @@ int run(const settings& s) {
   for (double rtol = 1e-1; rtol >= 1e-10; rtol /= std::sqrt(10.0)) {
     const auto sol =
         nde::solve(f, Method{}, 0.0, s.time, y0,
-                   {.controller = nde::pi_controller{.rtol = rtol, .atol = 1e-2 * rtol}});
+                   {.controller = nde::pid_controller{.rtol = rtol, .atol = 1e-2 * rtol}});
     if (!sol.success()) continue;
     adaptive_nfe.push_back(double(sol.stats.rhs_evals));
     adaptive_error.push_back(max_abs_difference(sol.ys.back(), y_ref));
@@ -198,7 +198,7 @@ int run(const settings& s) {
   const auto dense =
       nde::solve_or_throw(f, nde::dopri5{}, 0.0, s.time, y0,
                           {.save_at = nde::save_at::times(ts),
-                           .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+                           .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}});
   std::vector<double> kind, sample, t_col, y1, y2;
   for (int j = 0; j < s.samples; ++j) {
     for (std::size_t i = 0; i < ts.size(); ++i) {

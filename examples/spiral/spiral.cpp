@@ -51,7 +51,7 @@ dataset make_data(int size) {
   for (int i = 0; i < size; ++i) d.t.push_back(25.0 * i / (size - 1));
   auto sol = nde::solve_or_throw(true_field, nde::dopri5{}, 0.0, 25.0, state(2.0, 0.0),
                                  {.save_at = nde::save_at::times(d.t),
-                                  .controller = nde::pi_controller{.rtol = 1e-10, .atol = 1e-12}});
+                                  .controller = nde::pid_controller{.rtol = 1e-10, .atol = 1e-12}});
   d.y = sol.ys;
   return d;
 }
@@ -85,7 +85,7 @@ int train(const settings& s) {
 
   nde::neural_ode_options options;
   if constexpr (Method::adaptive) {
-    options.controller = nde::pi_controller{.rtol = 1e-7, .atol = 1e-9};
+    options.controller = nde::pid_controller{.rtol = 1e-7, .atol = 1e-9};
   } else {
     options.controller = nde::constant_step{.dt = 0.025};
   }
