@@ -242,7 +242,7 @@ class differentiable_integrator {
       const unsigned char flags = step_flags[k];
       const bool after_jump = (flags & 4u) != 0;
       T start = k == 0 ? t0 : step_ends[k - 1];
-      if (after_jump) start = std::nextafter(start, start + (t1 >= t0 ? T(1) : T(-1)));
+      if (after_jump) start = detail::restart_after_jump(start, t1 >= t0 ? T(1) : T(-1));
       return {start, step_ends[k], static_cast<boundary_kind>(flags & 3u), after_jump};
     }
     std::vector<output_entry> outputs;
@@ -446,13 +446,15 @@ class differentiable_integrator {
       bool dense = false;
       while (first > 0 && tp.outputs[first - 1].step == k) {
         --first;
-        dense = dense || tp.outputs[first].source >= 0;
+        // Outputs the loss does not touch (zero cotangent) contribute nothing.
+        dense = dense || (tp.outputs[first].source >= 0 && !cot[tp.outputs[first].index].isZero(0));
       }
       g.stats.backward_rhs_evals +=
           m_method.replay(term, st.t0, st.t1, y_start, theta, m_reverse, dense);
       for (std::size_t o = first; o < next_output; ++o) {
         const auto& out = tp.outputs[o];
         const State& c = cot[out.index];
+        if (c.isZero(0)) continue;
         if (out.source >= 0) {
           g.ts[static_cast<std::size_t>(out.source)] +=
               static_cast<T>(m_method.pull_dense(st.t0, st.t1, out.t, y_start, c, m_reverse));
@@ -577,20 +579,29 @@ class differentiable_integrator {
     State f = tp.y0;
     State direct = tp.y0;
     direct.setZero();
+    // f(t0, y0), evaluated once (an output at t0 reads it too).
+    State& f0 = m_f0;
+    f0 = tp.y0;
+    term.vf(tp.t0, tp.y0, theta, f0);
+    ++g.stats.backward_rhs_evals;
     for (std::size_t o = 0; o < tp.outputs.size(); ++o) {
       const auto& out = tp.outputs[o];
-      if (out.source == -1) direct += cot[out.index];
-      if (out.source >= 0 || out.source == -2) {
-        term.vf(out.t, y_at(o), theta, f);
-        ++g.stats.backward_rhs_evals;
-        const auto v = static_cast<T>(cot[out.index].cwiseProduct(f).sum());
+      const State& c = cot[out.index];
+      if (out.source == -1) direct += c;
+      // Outputs the loss does not touch (zero cotangent) need no evaluation.
+      if ((out.source >= 0 || out.source == -2) && !c.isZero(0)) {
+        const State* rate = &f0;
+        if (out.t != tp.t0) {
+          term.vf(out.t, y_at(o), theta, f);
+          ++g.stats.backward_rhs_evals;
+          rate = &f;
+        }
+        const auto v = static_cast<T>(c.cwiseProduct(*rate).sum());
         if (out.source >= 0) g.ts[static_cast<std::size_t>(out.source)] += v;
         if (out.source == -2) g.t1 += v;
       }
     }
-    term.vf(tp.t0, tp.y0, theta, f);
-    ++g.stats.backward_rhs_evals;
-    g.t0 -= static_cast<T>((g.y0 - direct).cwiseProduct(f).sum());
+    g.t0 -= static_cast<T>((g.y0 - direct).cwiseProduct(f0).sum());
   }
 
   // One backward solve of an augmented system from `from` to `to`; z is updated in place.
@@ -755,6 +766,7 @@ class differentiable_integrator {
   std::vector<State> m_stop_cot;
   std::vector<std::ptrdiff_t> m_stop_outputs;
   std::vector<State> m_resolved;
+  State m_f0 = detail::zero_state<State>();
   dense_solution<T, State> m_segment;
   solution<T, flat_type> m_adjoint_solution;
 };

@@ -395,7 +395,7 @@ class integrator {
       after_jump = jump && t_next != t1;
       if (after_jump) {
         // A known discontinuity: restart just past it with a fresh first stage.
-        d.next_t0 = std::nextafter(t_next, t_next + direction);
+        d.next_t0 = detail::restart_after_jump(t_next, direction);
         if (m_stepper.init(term, d.next_t0, m_y, theta, m_workspace) != nde::status::success)
           return fail(
               out, nde::status::non_finite,

@@ -62,36 +62,49 @@ inline double next_clip_time(const std::vector<double>& times, std::size_t& inde
   return index < times.size() ? times[index] : std::numeric_limits<double>::quiet_NaN();
 }
 
+/// Where the next step starts after a step that ended just before a `jump_ts` entry (at the
+/// float before it): just past the jump, so that no stage ever reads the field at the jump
+/// itself, from whichever side the field defines it (as Diffrax's `jump_ts`).
+template <time_scalar T>
+T restart_after_jump(T step_end, T direction) {
+  const T jump = std::nextafter(step_end, step_end + direction);
+  return std::nextafter(jump, jump + direction);
+}
+
 /// Clips a proposed step end to the next `step_ts` / `jump_ts` entry and to t1: the one place
 /// a step is made to land exactly on a requested time. A proposal within 1 % of a step of a
-/// target lands on it (as DOPRI5 avoids a sliver of a step before t1).
+/// target lands on it (as DOPRI5 avoids a sliver of a step before t1), unless that would exceed
+/// `dt_limit`. A step towards a `jump_ts` entry ends at the float before it.
 template <time_scalar T>
-void clip_step(T t, double dt, T t_end, T direction, const std::vector<double>& step_ts,
-               std::size_t& step_index, const std::vector<double>& jump_ts, std::size_t& jump_index,
-               step_decision<T>& d) {
+void clip_step(T t, double dt, double dt_limit, T t_end, T direction,
+               const std::vector<double>& step_ts, std::size_t& step_index,
+               const std::vector<double>& jump_ts, std::size_t& jump_index, step_decision<T>& d) {
   const T trial = t + direction * static_cast<T>(dt);
-  const T reach = t + direction * static_cast<T>(1.01 * dt);
+  const T reach = t + direction * static_cast<T>(std::max(dt, std::min(1.01 * dt, dt_limit)));
   d.next_t1 = trial;
   d.next_kind = boundary_kind::free;
   d.jump = false;
   const double s =
       next_clip_time(step_ts, step_index, static_cast<double>(t), static_cast<double>(direction));
+  // A jump whose preceding float is not ahead of t has been reached already.
   const double j =
-      next_clip_time(jump_ts, jump_index, static_cast<double>(t), static_cast<double>(direction));
+      next_clip_time(jump_ts, jump_index, static_cast<double>(std::nextafter(t, t + direction)),
+                     static_cast<double>(direction));
   // The nearer of the two targets ahead, if the proposal reaches it.
   double target = s;
   if (std::isnan(target) ||
       (!std::isnan(j) && before(static_cast<T>(j), static_cast<T>(target), direction)))
     target = j;
-  if (!std::isnan(target) && !before(reach, static_cast<T>(target), direction)) {
-    d.next_t1 = static_cast<T>(target);
-    d.next_kind = boundary_kind::fixed;
+  const bool clipped = !std::isnan(target) && !before(reach, static_cast<T>(target), direction) &&
+                       before(static_cast<T>(target), t_end, direction);
+  if (clipped) {
     d.jump = target == j;
-  }
-  if (!before(reach, t_end, direction) || !before(d.next_t1, t_end, direction)) {
+    d.next_t1 = static_cast<T>(target);
+    if (d.jump) d.next_t1 = std::nextafter(d.next_t1, t);
+    d.next_kind = boundary_kind::fixed;
+  } else if (!before(reach, t_end, direction)) {
     d.next_t1 = t_end;
     d.next_kind = boundary_kind::end;
-    d.jump = false;
   }
 }
 

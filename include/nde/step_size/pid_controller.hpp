@@ -30,13 +30,16 @@ namespace nde {
 /// min_factor, max_factor)`; after a rejection the step does not grow, and a rejected step is
 /// retried with the integral part only. beta3 = 0 is a PI controller: the defaults (beta1 =
 /// 0.85, beta2 = 0.2, safety 0.9, factors 0.2..10) reproduce DOPRI5's `BETA = 0.04` for k = 5.
-/// Söderlind's H312 PID filter is beta1 = 1/4, beta2 = -1/2, beta3 = 1/4; H211PI is
-/// beta1 = beta2 = 1/6 (with beta2 here the negated exponent of the filter's second term).
+/// In this sign convention (beta2 is the negated exponent of the filter's second term)
+/// Söderlind's H211PI filter is beta1 = 1/6, beta2 = -1/6 and his H312PID filter beta1 = 1/18,
+/// beta2 = -1/9, beta3 = 1/18 (without the filters' step-ratio terms, which this controller
+/// does not have).
 ///
 /// A NaN or Inf in a trial step rejects it and shrinks dt by `min_factor`; the solve fails
 /// with `status::non_finite` when that no longer helps. Steps land exactly on every `step_ts`
-/// entry and on every `jump_ts` entry; across a `jump_ts` entry (a known discontinuity of the
-/// vector field) the first stage is evaluated afresh just past it instead of being reused.
+/// entry. A `jump_ts` entry (a known discontinuity of the vector field) ends a step at the float
+/// before it and the next starts just past it with a fresh first stage, so no stage reads the
+/// field at the jump itself. No step exceeds dtmax, the last one included.
 ///
 /// All times are in the unit of the solve's time variable; `dt0`, `dtmin`, `dtmax` are
 /// magnitudes (the sign comes from `t1 - t0`).
@@ -219,8 +222,8 @@ struct pid_controller {
       return too_small(s, t);
     step_decision<T> d;
     d.next_t0 = t;
-    detail::clip_step(t, s.dt, s.t_end, s.direction, step_ts, s.step_index, jump_ts, s.jump_index,
-                      d);
+    detail::clip_step(t, s.dt, dtmax, s.t_end, s.direction, step_ts, s.step_index, jump_ts,
+                      s.jump_index, d);
     return d;
   }
 
