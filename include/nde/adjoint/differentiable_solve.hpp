@@ -699,13 +699,19 @@ class differentiable_integrator {
       y = tp.states[seg];
       for (std::size_t k = first; k < last; ++k) {
         const auto st = tp.step(k);
-        m_method.init(term, st.t0, y, theta, ws);
+        // The first stage is evaluated afresh only at the segment's start and after a jump;
+        // otherwise it is the previous step's end derivative, as in the forward pass.
+        if (k == first || st.after_jump) {
+          m_method.init(term, st.t0, y, theta, ws);
+          ++g.stats.backward_rhs_evals;
+        }
         m_method.step(term, st.t0, st.t1, y, theta, ws, y_next);
         m_method.evaluate_end(term, st.t1, y_next, theta, ws);
-        g.stats.backward_rhs_evals += Stepper::stages + (Stepper::fsal ? 0 : 1);
+        g.stats.backward_rhs_evals += Stepper::stages - 1 + (Stepper::fsal ? 0 : 1);
         ++g.stats.recomputed_steps;
         m_method.dense_coefficients(st.t0, st.t1, y, y_next, ws, coefficients);
         m_segment.append(st.t1, coefficients, y_next);
+        m_method.advance(ws);
         y.swap(y_next);
       }
       g.stats.peak_stored_states =
