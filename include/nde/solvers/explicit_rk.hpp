@@ -307,10 +307,14 @@ class explicit_rk {
   /// reverse (`pull_dense`) and tangent (`tangent_dense`) derivatives of an output.
   template <class S>
   struct interpolant_weights {
-    S y0 = 0, y1 = 0, end = 0;        ///< Weights of y0, y1 and h·f(t1, y1).
-    std::array<S, stages> k{};        ///< Weights of h·k_i.
-    S d_y0 = 0, d_y1 = 0, d_end = 0;  ///< Their θ-derivatives.
-    std::array<S, stages> d_k{};      ///< θ-derivatives of the stage weights.
+    S y0 = 0;                     ///< Weight of y0.
+    S y1 = 0;                     ///< Weight of y1.
+    S end = 0;                    ///< Weight of h·f(t1, y1) (Hermite without FSAL).
+    std::array<S, stages> k{};    ///< Weights of h·k_i.
+    S d_y0 = 0;                   ///< θ-derivative of `y0`.
+    S d_y1 = 0;                   ///< θ-derivative of `y1`.
+    S d_end = 0;                  ///< θ-derivative of `end`.
+    std::array<S, stages> d_k{};  ///< θ-derivatives of the stage weights.
   };
 
   /// \brief The weights of the continuous extension at θ (Hermite: Hairer, Nørsett & Wanner I,
