@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
       rows.push_back(measure("forward sensitivities", *w, theta, nde::forward_sensitivity{}, rtol,
                              repeats, &ref));
       print_table(*w, rows);
+      std::printf("result: workload=%d discrete_ms=%.3f backsolve_ms=%.3f discrete_error=%.2e\n",
+                  w == &short_windows ? 0 : 1, rows[3].milliseconds, rows[0].milliseconds,
+                  rows[3].error);
       for (std::size_t m = 0; m < rows.size(); ++m) {
         csv_workload.push_back(w == &short_windows ? 0 : 1);
         csv_method.push_back(double(m));

@@ -316,6 +316,8 @@ int run(const settings& s) {
   examples::write_csv(s.out / "loss.csv", {"iter", "hybrid", "pure"},
                       {loss_iter, loss_hybrid, loss_pure});
   std::printf("wrote %s/{errors,friction,loss}.csv\n", s.out.string().c_str());
+  std::printf("result: trajectories=%.0f hybrid_rms=%.4f pure_rms=%.4f\n", sizes.back(),
+              hybrid_errors.back(), pure_errors.back());
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/hybrid_physics.png\n", s.out.string().c_str());
   return 0;

@@ -264,6 +264,9 @@ int run(const settings& s) {
                       {loss_iter, neural.loss, linear.loss});
   std::printf("wrote %s/{observations,trajectory,loss}.csv and params.ndep\n",
               s.out.string().c_str());
+  std::printf("result: neural_extrapolation_rms=%.4f linear_extrapolation_rms=%.4f\n",
+              rms(neural_path, truth, half, neural_path.size()),
+              rms(linear_path, truth, half, linear_path.size()));
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/irregular_time_series.png\n", s.out.string().c_str());
   return 0;

@@ -201,6 +201,7 @@ int train(const settings& s) {
                       {gx, gy, lu, lv, tu, tv});
   std::printf("final test loss (mean |error| over the 1000-point trajectory): %.6f\n", final_test);
   std::printf("wrote %s/{trajectory,loss,field}.csv and params.ndep\n", s.out.string().c_str());
+  std::printf("result: final_test_loss=%.6f\n", final_test);
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/spiral.png\n", s.out.string().c_str());
   return 0;
