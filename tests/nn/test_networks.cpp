@@ -290,3 +290,41 @@ TEST_CASE("bad input is reported as nde::error naming the problem", "[nn][errors
              Contains("linear"));
   CHECK_THAT(message_of([&] { (void)net.make_workspace(-1); }), Contains("negative"));
 }
+
+TEST_CASE("an empty batch (0 columns) passes through every layer, time layers included",
+          "[nn][batch][edge]") {
+  std::mt19937_64 engine(5);
+  auto check_empty = [&](const auto& net) {
+    const Eigen::VectorXd theta = nde_test::random_matrix(net.num_params(), 1, engine);
+    auto ws = net.template make_workspace<double>(4);
+    const Eigen::MatrixXd x(net.in_size(), 0);
+    Eigen::MatrixXd y, dx;
+    Eigen::VectorXd dtheta = Eigen::VectorXd::Zero(net.num_params());
+    double dt = 0;
+    net.forward(theta, 0.3, x, y, ws);
+    CHECK(y.rows() == net.out_size());
+    CHECK(y.cols() == 0);
+    const Eigen::MatrixXd dy(net.out_size(), 0);
+    net.backward(theta, 0.3, x, dy, dx, dtheta, dt, ws);
+    CHECK(dx.cols() == 0);
+    CHECK(dtheta.isZero(0));
+    CHECK(dt == 0);
+    // The workspace still serves a full batch afterwards.
+    const Eigen::MatrixXd x2 = nde_test::random_matrix(net.in_size(), 3, engine);
+    net.forward(theta, 0.3, x2, y, ws);
+    CHECK(y.cols() == 3);
+    CHECK(y.allFinite());
+  };
+  SECTION("concat_squash_linear, fixed sizes") {
+    check_empty(nn::sequential{nn::concat_squash_linear<2, 6>{}, nn::tanh_activation{},
+                               nn::concat_squash_linear<6, 2>{}});
+  }
+  SECTION("concat_squash_linear, dynamic sizes") {
+    check_empty(nn::sequential{nn::concat_squash_linear<dynamic, dynamic>(3, 5),
+                               nn::softplus_activation{},
+                               nn::concat_linear<dynamic, dynamic>(5, 3)});
+  }
+  SECTION("linear and activations") {
+    check_empty(nn::mlp<nn::tanh_activation, dynamic, dynamic, dynamic>({2, 7, 2}));
+  }
+}

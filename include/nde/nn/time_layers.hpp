@@ -184,6 +184,8 @@ class concat_squash_linear {
   void forward(const Eigen::MatrixBase<Theta>& theta, Time t, const Eigen::MatrixBase<X>& x, Y&& y,
                Cache&& cache) const {
     using scalar = typename X::Scalar;
+    // An empty batch has no cache column to hold the gate, and nothing to compute.
+    if (x.cols() == 0) return;
     const scalar* p = theta.derived().data();
     const scalar time = scalar(t);
     auto& c = detail::as_mutable(cache);
@@ -207,6 +209,8 @@ class concat_squash_linear {
                 const Eigen::MatrixBase<Y>&, Cache&& cache, const Eigen::MatrixBase<DY>& dy,
                 DX&& dx, DTheta&& dtheta, DTime& dt) const {
     using scalar = typename X::Scalar;
+    // An empty batch contributes nothing (and its cache has no gate column).
+    if (x.cols() == 0) return;
     const scalar* p = theta.derived().data();
     scalar* g = detail::as_mutable(dtheta).data();
     const scalar time = scalar(t);
