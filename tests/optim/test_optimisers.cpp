@@ -337,3 +337,65 @@ TEST_CASE("a schedule drives an optimiser", "[optim][schedule]") {
   }
   CHECK(p[0] == Approx(-(0.1 + 0.05 + 0.025)));
 }
+
+TEMPLATE_TEST_CASE("adam: epsilon 0 with a zero gradient gives no update, not NaN",
+                   "[optim][adam][edge]", float, double) {
+  nde::optim::adam<TestType> optimiser(2, {.learning_rate = TestType(0.1), .epsilon = 0});
+  vector<TestType> p = vector<TestType>::Constant(2, 1);
+  const vector<TestType> g = (vector<TestType>(2) << 0, 1).finished();
+  CHECK(optimiser.step(p, g) == nde::status::success);
+  CHECK(p[0] == 1);  // zero gradient so far: untouched
+  // Entry 1: m_hat = 1, sqrt(v_hat) = 1, so the step is exactly the learning rate.
+  CHECK(p[1] == Approx(0.9).epsilon(1e-5));
+  CHECK(p.allFinite());
+}
+
+TEMPLATE_TEST_CASE("adam: huge gradients still move the parameters by about the learning rate",
+                   "[optim][adam][edge]", float, double) {
+  // 1e30 squared overflows float; sqrt(v) does not.
+  for (const double scale : {1e19, 1e30, 0.5 * double(std::numeric_limits<TestType>::max())}) {
+    INFO("gradient " << scale);
+    for (const bool ams : {false, true}) {
+      nde::optim::adam<TestType> optimiser(1, {.learning_rate = TestType(0.1), .amsgrad = ams});
+      vector<TestType> p = vector<TestType>::Constant(1, 1);
+      const vector<TestType> g = vector<TestType>::Constant(1, TestType(scale));
+      for (int k = 0; k < 3; ++k) REQUIRE(optimiser.step(p, g) == nde::status::success);
+      // Three steps of (almost exactly) the learning rate each, against the gradient.
+      CHECK(p[0] == Approx(1 - 0.3).epsilon(1e-4));
+      CHECK(std::isfinite(optimiser.root_second_moment()[0]));
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("optimisers refuse a NaN or Inf gradient without touching their state",
+                   "[optim][edge]", float, double) {
+  const TestType nan = std::numeric_limits<TestType>::quiet_NaN();
+  const TestType inf = std::numeric_limits<TestType>::infinity();
+  for (const TestType bad : {nan, inf, -inf}) {
+    nde::optim::adam<TestType> adam(2, {.learning_rate = TestType(0.1)});
+    nde::optim::sgd<TestType> sgd(2, {.learning_rate = TestType(0.1), .momentum = TestType(0.9)});
+    vector<TestType> pa = vector<TestType>::Constant(2, 1), ps = pa;
+    const vector<TestType> good = vector<TestType>::Constant(2, TestType(0.5));
+    vector<TestType> poisoned = good;
+    poisoned[1] = bad;
+    REQUIRE(adam.step(pa, good) == nde::status::success);
+    REQUIRE(sgd.step(ps, good) == nde::status::success);
+    const vector<TestType> pa1 = pa, ps1 = ps, m1 = adam.first_moment();
+    CHECK(adam.step(pa, poisoned) == nde::status::non_finite);
+    CHECK(sgd.step(ps, poisoned) == nde::status::non_finite);
+    CHECK((pa.array() == pa1.array()).all());
+    CHECK((ps.array() == ps1.array()).all());
+    CHECK((adam.first_moment().array() == m1.array()).all());
+    CHECK(adam.step_count() == 1);
+    CHECK(adam.skipped_steps() == 1);
+    CHECK(sgd.skipped_steps() == 1);
+    // The next good gradient continues as if the bad one never came.
+    nde::optim::adam<TestType> clean(2, {.learning_rate = TestType(0.1)});
+    vector<TestType> pc = vector<TestType>::Constant(2, 1);
+    clean.step(pc, good);
+    clean.step(pc, good);
+    adam.step(pa, good);
+    CHECK((pa.array() == pc.array()).all());
+    CHECK(pa.allFinite());
+  }
+}

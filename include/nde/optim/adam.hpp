@@ -16,6 +16,17 @@
 /// \f]
 /// Note that \f$\epsilon\f$ is added after the bias correction of \f$\sqrt{v}\f$, as
 /// in PyTorch and Algorithm 1 of the paper.
+///
+/// **Numerics.** The second moment is kept as its square root \f$u = \sqrt{v}\f$, updated as
+/// \f$u_t = \operatorname{hypot}(\sqrt{\beta_2}\,u_{t-1}, \sqrt{1-\beta_2}\,|g_t|)\f$, so
+/// \f$g^2\f$ is never formed: a float gradient of 1e30 still moves the parameter by about the
+/// learning rate instead of overflowing \f$v\f$ to Inf (which silently stops the update).
+/// Where \f$\sqrt{\hat v}/\sqrt{1-\beta_2^t} + \epsilon = 0\f$ (every gradient so far zero and
+/// \f$\epsilon = 0\f$) the update of that entry is 0, not 0/0.
+///
+/// **Non-finite gradients.** A gradient with a NaN or Inf entry is refused as a whole: `step`
+/// changes nothing (parameters, moments, step count) and returns `status::non_finite`;
+/// `skipped_steps()` counts such calls. One bad batch therefore cannot poison the moments.
 #pragma once
 
 #include "nde/core/status.hpp"
@@ -82,16 +93,20 @@ class adam_engine {
     if (!(m_weight_decay >= 0) || !finite(m_weight_decay))
       fail("weight_decay must be >= 0 and finite");
     m_first_moment = vector::Zero(num_params);
-    m_second_moment = vector::Zero(num_params);
-    if (m_amsgrad) m_max_second_moment = vector::Zero(num_params);
+    m_root_second_moment = vector::Zero(num_params);
+    if (m_amsgrad) m_max_root_second_moment = vector::Zero(num_params);
   }
 
-  void step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
+  nde::status step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
     if (parameters.size() != m_size || gradient.size() != m_size)
       throw error(status::invalid_input, m_name + "::step: parameters (" +
                                              std::to_string(parameters.size()) +
                                              ") and gradient (" + std::to_string(gradient.size()) +
                                              ") must both have size " + std::to_string(m_size));
+    if (!gradient.allFinite()) {
+      ++m_skipped_steps;
+      return status::non_finite;
+    }
     ++m_step_count;
     // Bias corrections in closed form (beta^t), never accumulated products.
     const Scalar t = static_cast<Scalar>(m_step_count);
@@ -99,6 +114,7 @@ class adam_engine {
     const Scalar sqrt_correction2 = std::sqrt(Scalar(1) - std::pow(m_beta2, t));
     const Scalar step_size = m_learning_rate / correction1;
     const Scalar decay = Scalar(1) - m_learning_rate * m_weight_decay;
+    const Scalar keep = std::sqrt(m_beta2), add = std::sqrt(Scalar(1) - m_beta2);
     for (Eigen::Index i = 0; i < m_size; ++i) {
       Scalar g = gradient[i];
       if constexpr (Decoupled) {
@@ -107,12 +123,14 @@ class adam_engine {
         g += m_weight_decay * parameters[i];
       }
       m_first_moment[i] = m_beta1 * m_first_moment[i] + (Scalar(1) - m_beta1) * g;
-      m_second_moment[i] = m_beta2 * m_second_moment[i] + (Scalar(1) - m_beta2) * g * g;
-      Scalar v = m_second_moment[i];
-      if (m_amsgrad) v = m_max_second_moment[i] = std::max(m_max_second_moment[i], v);
-      parameters[i] -=
-          step_size * m_first_moment[i] / (std::sqrt(v) / sqrt_correction2 + m_epsilon);
+      // sqrt(beta2 u² + (1 - beta2) g²) without forming g² (no overflow for huge g).
+      m_root_second_moment[i] = std::hypot(keep * m_root_second_moment[i], add * std::abs(g));
+      Scalar u = m_root_second_moment[i];
+      if (m_amsgrad) u = m_max_root_second_moment[i] = std::max(m_max_root_second_moment[i], u);
+      const Scalar denominator = u / sqrt_correction2 + m_epsilon;
+      if (denominator > 0) parameters[i] -= step_size * m_first_moment[i] / denominator;
     }
+    return status::success;
   }
 
   [[nodiscard]] Scalar learning_rate() const noexcept { return m_learning_rate; }
@@ -122,13 +140,16 @@ class adam_engine {
     m_learning_rate = learning_rate;
   }
   [[nodiscard]] std::int64_t step_count() const noexcept { return m_step_count; }
+  [[nodiscard]] std::int64_t skipped_steps() const noexcept { return m_skipped_steps; }
   [[nodiscard]] const vector& first_moment() const noexcept { return m_first_moment; }
-  [[nodiscard]] const vector& second_moment() const noexcept { return m_second_moment; }
+  [[nodiscard]] vector second_moment() const { return m_root_second_moment.array().square(); }
+  [[nodiscard]] const vector& root_second_moment() const noexcept { return m_root_second_moment; }
   void reset() {
     m_first_moment.setZero();
-    m_second_moment.setZero();
-    m_max_second_moment.setZero();
+    m_root_second_moment.setZero();
+    m_max_root_second_moment.setZero();
     m_step_count = 0;
+    m_skipped_steps = 0;
   }
 
  private:
@@ -137,7 +158,8 @@ class adam_engine {
   bool m_amsgrad;
   Eigen::Index m_size;
   std::int64_t m_step_count = 0;
-  vector m_first_moment, m_second_moment, m_max_second_moment;
+  std::int64_t m_skipped_steps = 0;
+  vector m_first_moment, m_root_second_moment, m_max_root_second_moment;
 };
 
 }  // namespace detail
@@ -146,10 +168,13 @@ class adam_engine {
 ///
 /// \tparam Scalar `float` or `double`.
 ///
-/// Interface: `step(parameters, gradient)` updates in place (O(n), no allocation);
-/// `learning_rate()`, `set_learning_rate(lr)`, `step_count()`, `reset()`,
-/// `first_moment()`, `second_moment()`. The constructor throws `nde::error`
-/// (`invalid_input`) for out-of-range hyper-parameters; `step` throws on a size mismatch.
+/// Interface: `step(parameters, gradient)` updates in place (O(n), no allocation) and returns
+/// `status::success`, or `status::non_finite` when it refused a gradient with NaN/Inf (see the
+/// file comment); `learning_rate()`, `set_learning_rate(lr)`, `step_count()`,
+/// `skipped_steps()`, `reset()`, `first_moment()`, `second_moment()` (v, computed from
+/// `root_second_moment()` = √v; it may overflow to Inf where √v does not). The constructor
+/// throws `nde::error` (`invalid_input`) for out-of-range hyper-parameters; `step` throws on a
+/// size mismatch.
 template <class Scalar>
 class adam : public detail::adam_engine<Scalar, false> {
  public:

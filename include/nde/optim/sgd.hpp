@@ -70,20 +70,27 @@ class sgd {
   /// \brief One update \f$\theta \leftarrow \theta - \gamma \cdot (\ldots)\f$ in place.
   /// \param parameters the flat parameter vector (size `num_params`).
   /// \param gradient   \f$\partial L / \partial \theta\f$ at `parameters` (same size).
+  /// \return `status::success`, or `status::non_finite` when `gradient` has a NaN or Inf
+  /// entry: then nothing changes (parameters, momentum, step count) and `skipped_steps()`
+  /// counts the call, so one bad batch cannot poison the momentum buffer.
   /// \throws nde::error (`invalid_input`) on a size mismatch.
-  void step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
+  nde::status step(Eigen::Ref<vector> parameters, const Eigen::Ref<const vector>& gradient) {
     if (parameters.size() != m_size || gradient.size() != m_size)
       throw error(status::invalid_input, "sgd::step: parameters (" +
                                              std::to_string(parameters.size()) +
                                              ") and gradient (" + std::to_string(gradient.size()) +
                                              ") must both have size " + std::to_string(m_size));
+    if (!gradient.allFinite()) {
+      ++m_skipped_steps;
+      return status::non_finite;
+    }
     const Scalar lr = m_options.learning_rate;
     const Scalar wd = m_options.weight_decay;
     const Scalar mu = m_options.momentum;
     ++m_step_count;
     if (mu == 0) {
       parameters.array() -= lr * (gradient.array() + wd * parameters.array());
-      return;
+      return status::success;
     }
     auto buffer = m_momentum_buffer.array();
     const Scalar keep = Scalar(1) - m_options.dampening;
@@ -92,6 +99,7 @@ class sgd {
       buffer[i] = m_step_count == 1 ? g : mu * buffer[i] + keep * g;
       parameters[i] -= lr * (m_options.nesterov ? g + mu * buffer[i] : buffer[i]);
     }
+    return status::success;
   }
 
   /// \brief Current learning rate (changed by schedules through \ref set_learning_rate).
@@ -105,10 +113,13 @@ class sgd {
   }
   /// \brief Number of steps taken since construction or the last \ref reset.
   [[nodiscard]] std::int64_t step_count() const noexcept { return m_step_count; }
-  /// \brief Forgets the momentum buffer and the step count.
+  /// \brief Number of calls of `step` refused for a NaN/Inf gradient.
+  [[nodiscard]] std::int64_t skipped_steps() const noexcept { return m_skipped_steps; }
+  /// \brief Forgets the momentum buffer and the step counts.
   void reset() {
     m_momentum_buffer.setZero();
     m_step_count = 0;
+    m_skipped_steps = 0;
   }
   /// \brief The hyper-parameters in use.
   [[nodiscard]] const sgd_options<Scalar>& options() const noexcept { return m_options; }
@@ -118,6 +129,7 @@ class sgd {
   vector m_momentum_buffer;
   Eigen::Index m_size = 0;
   std::int64_t m_step_count = 0;
+  std::int64_t m_skipped_steps = 0;
 };
 
 }  // namespace nde::optim
