@@ -11,6 +11,7 @@
 // core
 #include "nde/version.hpp"
 #include "nde/core/status.hpp"
+#include "nde/core/checked.hpp"
 #include "nde/core/parameter_layout.hpp"
 
 // core, terms (what a solver integrates)

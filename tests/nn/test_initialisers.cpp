@@ -8,6 +8,7 @@
 #include <catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace nn = nde::nn;
@@ -145,4 +146,36 @@ TEST_CASE("initialiser given a vector of the wrong size throws", "[nn][init]") {
   Eigen::VectorXd theta(5);
   std::mt19937_64 engine(1);
   CHECK_THROWS_AS(nn::init_pytorch_default(net, theta, engine), nde::error);
+}
+
+TEST_CASE("initialisers reject layouts that do not fit the vector, before writing", "[nn][init]") {
+  std::mt19937_64 engine(1);
+  Eigen::VectorXd theta = Eigen::VectorXd::Constant(4, -7);
+  const auto rejected = [&](const nde::parameter_layout& layout) {
+    bool threw = false;
+    try {
+      nn::init_pytorch_default(layout, theta, engine);
+    } catch (const nde::error& e) {
+      threw = e.code() == nde::status::invalid_input;
+    }
+    return threw && (theta.array() == -7).all();
+  };
+  // The total size matches, but a block lies outside the vector.
+  CHECK(rejected({{"0.weight", {1, 2}, 0}, {"0.bias", {2}, 100}}));
+  CHECK(rejected({{"0.weight", {1, 2}, 0}, {"0.bias", {2}, -1}}));
+  // Overlapping blocks (index 3 would never be written).
+  CHECK(rejected({{"0.weight", {1, 2}, 0}, {"0.bias", {2}, 1}}));
+  // A negative dimension makes the total match while a block is too long.
+  CHECK(rejected({{"a", {-1}, 0}, {"b", {5}, 0}}));
+  // A shape whose product wraps to 0 in 64 bits, next to a block that fills the vector.
+  CHECK(rejected({{"a", {std::int64_t{1} << 32, std::int64_t{1} << 32}, 0}, {"b", {4}, 0}}));
+  // Offset + size overflowing int64.
+  CHECK(rejected({{"a", {4}, std::numeric_limits<std::int64_t>::max() - 1}}));
+  // A non-finite gain.
+  const nde::parameter_layout good = {{"0.weight", {1, 2}, 0}, {"0.bias", {2}, 2}};
+  CHECK_THROWS_WITH(nn::init_kaiming_uniform(good, theta, engine, std::nan("")),
+                    Catch::Contains("gain"));
+  CHECK((theta.array() == -7).all());
+  nn::init_xavier_uniform(good, theta, engine);
+  CHECK(theta.segment(2, 2).isZero(0.0));
 }

@@ -24,6 +24,7 @@
 /// allocation larger than the input.
 #pragma once
 
+#include "nde/core/checked.hpp"
 #include "nde/io/common.hpp"
 #include "nde/io/detail/bytes.hpp"
 #include "nde/io/detail/file.hpp"
@@ -33,6 +34,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +44,9 @@ namespace nde::io {
 
 /// \brief Most dimensions a `.npy` array may have (NumPy's own limit is 64).
 inline constexpr std::size_t npy_max_rank = 64;
+/// \brief Longest `.npy` header accepted, in bytes (NumPy's reader refuses more than 10000 by
+/// default; a 64-dimensional header needs under 2 KiB).
+inline constexpr std::uint32_t npy_max_header_length = 1U << 20;
 
 /// \brief A decoded `.npy` array.
 template <class Scalar>
@@ -213,23 +218,30 @@ void convert_npy_data(const std::uint8_t* data, bool big_endian,
 
 }  // namespace detail
 
-/// \brief Decodes a `.npy` file held in memory (never throws except `std::bad_alloc`).
-/// \tparam Scalar the type to convert to (`float` or `double`); a `float64` file read
-/// as `float` is rounded to nearest.
-/// \return success, or `invalid_input` with a message naming the problem (bad magic,
-/// unsupported version, truncated header or data, bad header text, unsupported dtype,
-/// data length not matching the shape). `out` is only written on success.
-template <class Scalar>
-io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out) {
-  static_cast<void>(scalar_type_of<Scalar>());
+namespace detail {
+
+/// What the header of a `.npy` says, validated against the total size of the input.
+struct npy_layout {
+  npy_header header;
+  std::size_t data_offset = 0;
+  std::size_t item = 0;
+  bool big_endian = false;
+  std::uint64_t count = 0;
+};
+
+/// Parses and validates everything up to the data from `head`, the first bytes of an input of
+/// `size` bytes in all (`head` may be the whole input, or only its first
+/// `12 + npy_max_header_length` bytes): the data length must match the shape exactly.
+inline io_status parse_npy(std::span<const std::uint8_t> head, std::uint64_t size,
+                           npy_layout& layout) {
   constexpr std::uint8_t magic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (bytes.size() < 6 || !std::equal(std::begin(magic), std::end(magic), bytes.begin())) {
-    if (bytes.size() < 6 && std::equal(bytes.begin(), bytes.end(), std::begin(magic)))
-      return io_status::failure("truncated: " + std::to_string(bytes.size()) +
+  if (head.size() < 6 || !std::equal(std::begin(magic), std::end(magic), head.begin())) {
+    if (size < 6 && std::equal(head.begin(), head.end(), std::begin(magic)))
+      return io_status::failure("truncated: " + std::to_string(size) +
                                 " bytes, shorter than the .npy magic");
     return io_status::failure("bad magic: not a .npy file (it must start with \\x93NUMPY)");
   }
-  detail::byte_reader reader(bytes, 6);
+  byte_reader reader(head, 6);
   std::uint8_t major = 0, minor = 0;
   if (!reader.read(major) || !reader.read(minor))
     return io_status::failure("truncated: the file ends inside the version");
@@ -245,14 +257,19 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
   } else if (!reader.read(header_length)) {
     return io_status::failure("truncated: the file ends inside the header length");
   }
+  if (header_length > npy_max_header_length)
+    return io_status::failure("bad .npy header: its length " + std::to_string(header_length) +
+                              " exceeds the limit of " + std::to_string(npy_max_header_length) +
+                              " bytes");
   std::span<const std::uint8_t> header_bytes;
   if (!reader.read_bytes(header_length, header_bytes))
     return io_status::failure("truncated: the header needs " + std::to_string(header_length) +
-                              " bytes, only " + std::to_string(reader.remaining()) + " remain");
+                              " bytes, only " + std::to_string(size - reader.position()) +
+                              " remain");
   const std::string_view header_text(reinterpret_cast<const char*>(header_bytes.data()),
                                      header_bytes.size());
-  detail::npy_header header;
-  if (auto parsed = detail::npy_header_parser(header_text).parse(header); !parsed) return parsed;
+  npy_header& header = layout.header;
+  if (auto parsed = npy_header_parser(header_text).parse(header); !parsed) return parsed;
 
   const auto& descr = header.descr;
   const bool known = descr.size() == 3 && (descr[0] == '<' || descr[0] == '>') && descr[1] == 'f' &&
@@ -261,42 +278,62 @@ io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out
     return io_status::failure(
         "unsupported dtype '" + descr.substr(0, 32) +
         "': only float32 ('<f4') and float64 ('<f8'), little- or big-endian, can be loaded");
-  const bool big_endian = descr[0] == '>';
-  const std::size_t item = descr[2] == '4' ? 4 : 8;
-  // Overflow-checked element count, capped by what the data could possibly hold.
-  const bool empty = std::find(header.shape.begin(), header.shape.end(), 0) != header.shape.end();
-  const std::uint64_t data_bytes = reader.remaining();
-  std::uint64_t count = empty ? 0 : 1;
-  bool too_big = false;
-  for (const auto dimension : header.shape)
-    if (!empty && !detail::checked_multiply(count, static_cast<std::uint64_t>(dimension),
-                                            data_bytes / item, count)) {
-      too_big = true;
-      break;
-    }
-  if (too_big || count * item > data_bytes)
-    return io_status::failure("truncated: shape " + detail::shape_string(header.shape) + " of " +
-                              descr + " needs more than the " + std::to_string(data_bytes) +
+  layout.big_endian = descr[0] == '>';
+  layout.item = descr[2] == '4' ? 4 : 8;
+  const std::size_t item = layout.item;
+  // Overflow-checked element count, capped by what the data could possibly hold (the product
+  // of the non-zero dimensions too, so that strides cannot overflow: see nde::checked_size).
+  const std::uint64_t data_bytes = size - reader.position();
+  const auto limit = static_cast<std::int64_t>(
+      std::min<std::uint64_t>(data_bytes / item, std::numeric_limits<std::int64_t>::max()));
+  const auto count = checked_size(header.shape);
+  if (!count && std::find(header.shape.begin(), header.shape.end(), 0) != header.shape.end())
+    return io_status::failure("bad .npy header: the non-zero dimensions of the empty shape " +
+                              shape_string(header.shape) + " overflow 64 bits");
+  if (!count || *count > limit || std::uint64_t(*count) * item > data_bytes)
+    return io_status::failure("truncated: shape " + shape_string(header.shape) + " of " + descr +
+                              " needs more than the " + std::to_string(data_bytes) +
                               " data bytes present");
-  if (count * item != data_bytes)
-    return io_status::failure("data length mismatch: shape " + detail::shape_string(header.shape) +
-                              " of " + descr + " needs " + std::to_string(count * item) +
+  if (std::uint64_t(*count) * item != data_bytes)
+    return io_status::failure("data length mismatch: shape " + shape_string(header.shape) + " of " +
+                              descr + " needs " + std::to_string(*count * item) +
                               " bytes, the file has " + std::to_string(data_bytes) +
                               " (trailing bytes)");
-  npy_array<Scalar> result;
-  result.shape = header.shape;
-  result.fortran_order = header.fortran_order;
-  result.stored_type = item == 4 ? scalar_type::float32 : scalar_type::float64;
-  result.values.resize(static_cast<Eigen::Index>(count));
-  const std::uint8_t* data = bytes.data() + reader.position();
-  if (item == 4)
-    detail::convert_npy_data<Scalar, float>(data, big_endian, header.shape, header.fortran_order,
-                                            result.values);
-  else
-    detail::convert_npy_data<Scalar, double>(data, big_endian, header.shape, header.fortran_order,
-                                             result.values);
-  out = std::move(result);
+  layout.count = static_cast<std::uint64_t>(*count);
+  layout.data_offset = reader.position();
   return {};
+}
+
+}  // namespace detail
+
+/// \brief Decodes a `.npy` file held in memory (never throws: a failed allocation is reported
+/// as a status too).
+/// \tparam Scalar the type to convert to (`float` or `double`); a `float64` file read
+/// as `float` is rounded to nearest.
+/// \return success, or `invalid_input` with a message naming the problem (bad magic,
+/// unsupported version, truncated header or data, bad header text, unsupported dtype,
+/// data length not matching the shape). `out` is only written on success.
+template <class Scalar>
+io_status decode_npy(std::span<const std::uint8_t> bytes, npy_array<Scalar>& out) {
+  static_cast<void>(scalar_type_of<Scalar>());
+  return detail::without_exceptions([&]() -> io_status {
+    detail::npy_layout layout;
+    if (auto parsed = detail::parse_npy(bytes, bytes.size(), layout); !parsed) return parsed;
+    npy_array<Scalar> result;
+    result.shape = layout.header.shape;
+    result.fortran_order = layout.header.fortran_order;
+    result.stored_type = layout.item == 4 ? scalar_type::float32 : scalar_type::float64;
+    result.values.resize(static_cast<Eigen::Index>(layout.count));
+    const std::uint8_t* data = bytes.data() + layout.data_offset;
+    if (layout.item == 4)
+      detail::convert_npy_data<Scalar, float>(data, layout.big_endian, result.shape,
+                                              result.fortran_order, result.values);
+    else
+      detail::convert_npy_data<Scalar, double>(data, layout.big_endian, result.shape,
+                                               result.fortran_order, result.values);
+    out = std::move(result);
+    return {};
+  });
 }
 
 /// \brief Throwing form of \ref nde::io::decode_npy().
@@ -308,11 +345,27 @@ npy_array<Scalar> decode_npy(std::span<const std::uint8_t> bytes) {
   return result;
 }
 
+namespace detail {
+
+/// Reads a `.npy` file, validating its header against the file size before reading the data.
+inline io_status read_npy_file(const std::filesystem::path& path,
+                               std::vector<std::uint8_t>& bytes) {
+  return read_file_checked(
+      path, 12 + npy_max_header_length,
+      [](std::span<const std::uint8_t> head, std::span<const std::uint8_t>, std::uint64_t size) {
+        npy_layout layout;
+        return parse_npy(head, size, layout);
+      },
+      bytes);
+}
+
+}  // namespace detail
+
 /// \brief Reads a `.npy` file (non-throwing).
 template <class Scalar>
 io_status read_npy(const std::filesystem::path& path, npy_array<Scalar>& out) {
   std::vector<std::uint8_t> bytes;
-  if (auto read = detail::read_file(path, bytes); !read) return read;
+  if (auto read = detail::read_npy_file(path, bytes); !read) return read;
   return decode_npy(bytes, out);
 }
 

@@ -39,6 +39,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,25 +74,51 @@ inline constexpr std::uint32_t zip64_locator_signature = 0x07064b50;
 inline constexpr std::uint32_t zip_central_signature = 0x02014b50;
 inline constexpr std::uint32_t zip_local_signature = 0x04034b50;
 
+/// Bytes at the end of an archive that can hold its end record: 22 bytes, a comment of at
+/// most 65535 bytes, and the 20-byte ZIP64 locator before them.
+inline constexpr std::size_t zip_end_window = 22 + 65535 + 20;
+
+/// Offset of the end-of-central-directory record in an archive of `size` bytes whose last
+/// `tail.size()` bytes are `tail`, or nothing. The record is the last 22 bytes plus a comment
+/// of at most 65535 bytes; the comment length must reach exactly the end of the data, to
+/// avoid false matches.
+inline std::optional<std::uint64_t> find_zip_end(std::span<const std::uint8_t> tail,
+                                                 std::uint64_t size) {
+  if (tail.size() < 22) return std::nullopt;
+  const std::uint64_t base = size - tail.size();
+  const std::size_t lowest = tail.size() - 22 >= 65535 ? tail.size() - 22 - 65535 : 0;
+  for (std::size_t at = tail.size() - 22 + 1; at-- > lowest;) {
+    if (byte_reader::load<std::uint32_t>(tail.data() + at) == zip_end_signature &&
+        base + at + 22 + byte_reader::load<std::uint16_t>(tail.data() + at + 20) == size)
+      return base + at;
+  }
+  return std::nullopt;
+}
+
+/// Reads an `.npz` file, checking that it ends with a zip end record before reading it all.
+inline io_status read_npz_file(const std::filesystem::path& path,
+                               std::vector<std::uint8_t>& bytes) {
+  return read_file_checked(
+      path, zip_end_window,
+      [](std::span<const std::uint8_t>, std::span<const std::uint8_t> tail, std::uint64_t size) {
+        if (!find_zip_end(tail, size))
+          return io_status::failure(
+              "not a zip archive: no end-of-central-directory record (truncated or not a .npz)");
+        return io_status{};
+      },
+      bytes);
+}
+
 /// Lists the STORED members of a ZIP archive, checking every structure and CRC.
 inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
                                  std::vector<zip_member>& members) {
   const auto fail = [](const std::string& what) { return io_status::failure(what); };
   const std::size_t size = bytes.size();
   if (size < 22) return fail("not a zip archive: " + std::to_string(size) + " bytes, too short");
-  // The end record is the last 22 bytes plus a comment of at most 65535 bytes; insist
-  // the comment length reaches exactly the end of the data to avoid false matches.
-  std::size_t end = size;
-  const std::size_t lowest = size - 22 >= 65535 ? size - 22 - 65535 : 0;
-  for (std::size_t at = size - 22 + 1; at-- > lowest;) {
-    if (byte_reader::load<std::uint32_t>(bytes.data() + at) == zip_end_signature &&
-        at + 22 + byte_reader::load<std::uint16_t>(bytes.data() + at + 20) == size) {
-      end = at;
-      break;
-    }
-  }
-  if (end == size)
+  const auto found_end = find_zip_end(bytes.last(std::min(size, zip_end_window)), size);
+  if (!found_end)
     return fail("not a zip archive: no end-of-central-directory record (truncated or not a .npz)");
+  const auto end = static_cast<std::size_t>(*found_end);
   byte_reader record(bytes, end + 4);
   std::uint16_t disk = 0, directory_disk = 0, disk_entries = 0, entries16 = 0;
   std::uint32_t directory_size32 = 0, directory_offset32 = 0;
@@ -236,28 +263,32 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
 
 }  // namespace detail
 
-/// \brief Decodes every member of an uncompressed `.npz` held in memory (never throws
-/// except `std::bad_alloc`). Keys drop the `.npy` suffix.
+/// \brief Decodes every member of an uncompressed `.npz` held in memory (never throws: a
+/// failed allocation is reported as a status too). Keys drop the `.npy` suffix.
 /// \return success, or `invalid_input` naming the problem (zip structure, compressed
 /// member, CRC, duplicate name, or the member's `.npy` problem). `out` is only written on success.
 template <class Scalar>
 io_status decode_npz(std::span<const std::uint8_t> bytes, npz_arrays<Scalar>& out) {
-  std::vector<detail::zip_member> members;
-  if (auto listed = detail::read_stored_zip(bytes, members); !listed) return listed;
-  npz_arrays<Scalar> arrays;
-  for (const auto& member : members) {
-    std::string key = member.name;
-    if (key.size() >= 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
-    npy_array<Scalar> array;
-    const auto data = bytes.subspan(static_cast<std::size_t>(member.data_offset),
-                                    static_cast<std::size_t>(member.size));
-    if (auto decoded = decode_npy(data, array); !decoded)
-      return io_status::failure("member '" + member.name.substr(0, 128) + "': " + decoded.message);
-    if (!arrays.emplace(std::move(key), std::move(array)).second)
-      return io_status::failure("duplicate member '" + member.name.substr(0, 128) + "'");
-  }
-  out = std::move(arrays);
-  return {};
+  return detail::without_exceptions([&]() -> io_status {
+    std::vector<detail::zip_member> members;
+    if (auto listed = detail::read_stored_zip(bytes, members); !listed) return listed;
+    npz_arrays<Scalar> arrays;
+    for (const auto& member : members) {
+      std::string key = member.name;
+      if (key.size() >= 4 && key.compare(key.size() - 4, 4, ".npy") == 0)
+        key.resize(key.size() - 4);
+      npy_array<Scalar> array;
+      const auto data = bytes.subspan(static_cast<std::size_t>(member.data_offset),
+                                      static_cast<std::size_t>(member.size));
+      if (auto decoded = decode_npy(data, array); !decoded)
+        return io_status::failure("member '" + member.name.substr(0, 128) +
+                                  "': " + decoded.message);
+      if (!arrays.emplace(std::move(key), std::move(array)).second)
+        return io_status::failure("duplicate member '" + member.name.substr(0, 128) + "'");
+    }
+    out = std::move(arrays);
+    return {};
+  });
 }
 
 /// \brief Throwing form of \ref nde::io::decode_npz().
@@ -272,7 +303,7 @@ npz_arrays<Scalar> decode_npz(std::span<const std::uint8_t> bytes) {
 template <class Scalar>
 io_status read_npz(const std::filesystem::path& path, npz_arrays<Scalar>& out) {
   std::vector<std::uint8_t> bytes;
-  if (auto read = detail::read_file(path, bytes); !read) return read;
+  if (auto read = detail::read_npz_file(path, bytes); !read) return read;
   return decode_npz(bytes, out);
 }
 
@@ -298,42 +329,43 @@ io_status decode_npz_into(std::span<const std::uint8_t> bytes, const parameter_l
                           Eigen::MatrixBase<Derived>& values,
                           const npz_import_options& options = {}) {
   using Scalar = typename Derived::Scalar;
-  for (const auto& block : layout) {
-    if (block.offset < 0 || block.size() < 0 || block.offset + block.size() > values.size())
-      return io_status::failure("layout block '" + block.name +
-                                "' does not fit in the parameter vector of size " +
-                                std::to_string(values.size()));
-  }
-  npz_arrays<Scalar> arrays;
-  if (auto decoded = decode_npz(bytes, arrays); !decoded) return decoded;
-  std::map<std::string_view, bool> used;
-  for (const auto& [name, array] : arrays) used.emplace(name, false);
-  std::vector<std::pair<const parameter_block*, const npy_array<Scalar>*>> plan;
-  for (const auto& block : layout) {
-    const auto renamed = options.names.find(block.name);
-    const std::string& member = renamed == options.names.end() ? block.name : renamed->second;
-    const auto found = arrays.find(member);
-    if (found == arrays.end())
-      return io_status::failure("missing array: block '" + block.name + "' needs member '" +
-                                member + ".npy', which the archive does not have");
-    if (found->second.shape != block.shape)
-      return io_status::failure("shape mismatch: member '" + member + ".npy' has shape " +
-                                detail::shape_string(found->second.shape) + ", block '" +
-                                block.name + "' expects " + detail::shape_string(block.shape));
-    used[found->first] = true;
-    plan.emplace_back(&block, &found->second);
-  }
-  if (!options.allow_unused) {
-    std::string unused;
-    for (const auto& [name, is_used] : used)
-      if (!is_used) unused += (unused.empty() ? "'" : ", '") + std::string(name) + ".npy'";
-    if (!unused.empty())
-      return io_status::failure("unused arrays: no block takes " + unused +
-                                " (set npz_import_options::allow_unused to ignore them)");
-  }
-  for (const auto& [block, array] : plan)
-    for (std::int64_t k = 0; k < block->size(); ++k) values(block->offset + k) = array->values[k];
-  return {};
+  return detail::without_exceptions([&]() -> io_status {
+    // The one layout check shared with the parameter files and the initialisers.
+    if (auto problem = layout_problem(layout, values.size(), layout_fit::within))
+      return io_status::failure("invalid layout: " + *problem);
+    npz_arrays<Scalar> arrays;
+    if (auto decoded = decode_npz(bytes, arrays); !decoded) return decoded;
+    std::map<std::string_view, bool> used;
+    for (const auto& [name, array] : arrays) used.emplace(name, false);
+    std::vector<std::pair<const parameter_block*, const npy_array<Scalar>*>> plan;
+    for (const auto& block : layout) {
+      const auto renamed = options.names.find(block.name);
+      const std::string& member = renamed == options.names.end() ? block.name : renamed->second;
+      const auto found = arrays.find(member);
+      if (found == arrays.end())
+        return io_status::failure("missing array: block '" + block.name + "' needs member '" +
+                                  member + ".npy', which the archive does not have");
+      if (found->second.shape != block.shape)
+        return io_status::failure("shape mismatch: member '" + member + ".npy' has shape " +
+                                  detail::shape_string(found->second.shape) + ", block '" +
+                                  block.name + "' expects " + detail::shape_string(block.shape));
+      used[found->first] = true;
+      plan.emplace_back(&block, &found->second);
+    }
+    if (!options.allow_unused) {
+      std::string unused;
+      for (const auto& [name, is_used] : used)
+        if (!is_used) unused += (unused.empty() ? "'" : ", '") + std::string(name) + ".npy'";
+      if (!unused.empty())
+        return io_status::failure("unused arrays: no block takes " + unused +
+                                  " (set npz_import_options::allow_unused to ignore them)");
+    }
+    for (const auto& [block, array] : plan) {
+      const std::int64_t size = block->size();
+      for (std::int64_t k = 0; k < size; ++k) values(block->offset + k) = array->values[k];
+    }
+    return {};
+  });
 }
 
 /// \brief Reads a `.npz` file into `values` (non-throwing form of \ref nde::io::load_npz_into()).
@@ -341,8 +373,10 @@ template <class Derived>
 io_status read_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
                         Eigen::MatrixBase<Derived>& values,
                         const npz_import_options& options = {}) {
+  if (auto problem = layout_problem(layout, values.size(), layout_fit::within))
+    return io_status::failure("invalid layout: " + *problem);
   std::vector<std::uint8_t> bytes;
-  if (auto read = detail::read_file(path, bytes); !read) return read;
+  if (auto read = detail::read_npz_file(path, bytes); !read) return read;
   return decode_npz_into(bytes, layout, values, options);
 }
 

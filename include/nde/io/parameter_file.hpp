@@ -97,23 +97,15 @@ inline io_status check_layout(const parameter_layout& layout, Eigen::Index size)
     if (block.shape.size() > parameter_file_max_rank)
       return io_status::failure(label + ": rank " + std::to_string(block.shape.size()) +
                                 " exceeds 8");
-    std::uint64_t count = 1;
-    for (const auto dimension : block.shape) {
-      if (dimension < 0)
-        return io_status::failure(label + ": negative dimension in " + shape_string(block.shape));
-      if (static_cast<std::uint64_t>(dimension) > parameter_file_max_scalars ||
-          !checked_multiply(count, static_cast<std::uint64_t>(dimension),
-                            parameter_file_max_scalars, count))
-        return io_status::failure(label + ": shape " + shape_string(block.shape) +
-                                  " is absurdly large");
-    }
-    if (block.offset < 0 ||
-        static_cast<std::uint64_t>(block.offset) + count > static_cast<std::uint64_t>(size))
-      return io_status::failure(
-          label + " (offset " + std::to_string(block.offset) + ", " + std::to_string(count) +
-          " scalars) does not fit in the parameter vector of size " + std::to_string(size));
+    if (!checked_size(block.shape, static_cast<std::int64_t>(parameter_file_max_scalars)) &&
+        checked_size(block.shape))
+      return io_status::failure(label + ": shape " + shape_string(block.shape) +
+                                " is absurdly large (more than 2^40 scalars)");
     names.push_back(block.name);
   }
+  // The one check shared with the initialisers and the .npz import: shapes, offsets, overlap.
+  if (auto problem = layout_problem(layout, static_cast<std::int64_t>(size), layout_fit::within))
+    return io_status::failure(*problem);
   std::sort(names.begin(), names.end());
   const auto duplicate = std::adjacent_find(names.begin(), names.end());
   if (duplicate != names.end())
@@ -209,6 +201,57 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes,
   return {};
 }
 
+/// The header-first check of a parameter file larger than `small_file_bytes` (see
+/// `read_file_checked`): magic, version and the fixed header fields, and the file size
+/// against the smallest and largest file that header allows; only then is the file read.
+inline io_status check_parameter_file_head(std::span<const std::uint8_t> head, std::uint64_t size) {
+  const auto& magic = parameter_file_magic;
+  if (head.size() < 24 || !std::equal(magic.begin(), magic.end(), head.begin()))
+    return io_status::failure(
+        "bad magic: not an nde parameter file (the first 8 bytes are not 89 4E 44 45 50 0D 0A 1A)");
+  const auto version = byte_reader::load<std::uint16_t>(head.data() + 8);
+  if (version != parameter_file_version)
+    return io_status::failure("unsupported version " + std::to_string(version) +
+                              " (this reader supports version 1)");
+  const std::uint8_t type = head[10];
+  const auto blocks = byte_reader::load<std::uint32_t>(head.data() + 12);
+  const auto count = byte_reader::load<std::uint64_t>(head.data() + 16);
+  if ((type != 1 && type != 2) || head[11] != 0 || blocks > parameter_file_max_blocks ||
+      count > parameter_file_max_scalars)
+    return io_status::failure("corrupted: the fixed header fields are invalid (scalar type " +
+                              std::to_string(type) + ", " + std::to_string(blocks) + " blocks, " +
+                              std::to_string(count) + " scalars) in a file of " +
+                              std::to_string(size) + " bytes");
+  const std::uint64_t payload = count * (type == 1 ? 4 : 8) + 4;  // count <= 2^40
+  const std::uint64_t largest = 24 +
+                                std::uint64_t{blocks} * (2 + parameter_file_max_name_length + 1 +
+                                                         8 * parameter_file_max_rank) +
+                                payload;
+  const std::uint64_t smallest = 24 + std::uint64_t{blocks} * (2 + 1 + 1) + payload;
+  if (size < smallest)
+    return io_status::failure("truncated: the header describes at least " +
+                              std::to_string(smallest) + " bytes (" + std::to_string(blocks) +
+                              " blocks, " + std::to_string(count) +
+                              " scalars), the file has only " + std::to_string(size));
+  if (size > largest)
+    return io_status::failure("corrupted: the file has " + std::to_string(size) +
+                              " bytes, more than the at most " + std::to_string(largest) +
+                              " that its header allows (" + std::to_string(blocks) + " blocks, " +
+                              std::to_string(count) + " scalars)");
+  return {};
+}
+
+/// Reads a parameter file, validating its header before reading the rest (bounded allocation).
+inline io_status read_parameter_file(const std::filesystem::path& path,
+                                     std::vector<std::uint8_t>& bytes) {
+  return read_file_checked(
+      path, 24,
+      [](std::span<const std::uint8_t> head, std::span<const std::uint8_t>, std::uint64_t size) {
+        return check_parameter_file_head(head, size);
+      },
+      bytes);
+}
+
 }  // namespace detail
 
 /// \brief Encodes a layout and its values in the parameter-file format (in memory).
@@ -228,7 +271,8 @@ std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout,
   detail::check_layout(layout, values.size()).throw_if_error("encode_parameters");
   std::size_t header_size = 24;
   for (const auto& block : layout) header_size += 3 + block.name.size() + 8 * block.shape.size();
-  const auto count = static_cast<std::uint64_t>(total_size(layout));
+  std::uint64_t count = 0;  // each block <= 2^40 scalars, at most 2^16 blocks: no overflow
+  for (const auto& block : layout) count += static_cast<std::uint64_t>(block.size());
   std::vector<std::uint8_t> bytes;
   bytes.reserve(header_size + count * sizeof(Scalar) + 4);
   bytes.insert(bytes.end(), parameter_file_magic.begin(), parameter_file_magic.end());
@@ -245,7 +289,7 @@ std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout,
       detail::put_le(bytes, static_cast<std::uint64_t>(dimension));
   }
   for (const auto& block : layout) {
-    const auto size = block.size();
+    const std::int64_t size = block.size();
     for (std::int64_t k = 0; k < size; ++k)
       detail::put_le(bytes,
                      std::bit_cast<detail::bits_of<Scalar>>(Scalar(values(block.offset + k))));
@@ -254,75 +298,79 @@ std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout,
   return bytes;
 }
 
-/// \brief Decodes a parameter file held in memory (never throws except `std::bad_alloc`).
+/// \brief Decodes a parameter file held in memory (never throws: a failed allocation is
+/// reported as a status too).
 /// \tparam Scalar the scalar type the caller wants; a file of the other type is an error.
 /// \return success, or `invalid_input` with a message that starts with the class of
 /// problem: `bad magic`, `unsupported version`, `truncated`, `corrupted`, `checksum
 /// mismatch`, `wrong scalar type`, or `invalid file`. `out` is only written on success.
 template <class Scalar>
 io_status decode_parameters(std::span<const std::uint8_t> bytes, parameter_set<Scalar>& out) {
-  constexpr scalar_type wanted = scalar_type_of<Scalar>();
-  const auto& magic = parameter_file_magic;
-  if (bytes.size() < magic.size()) {
-    if (std::equal(bytes.begin(), bytes.end(), magic.begin()))
-      return io_status::failure("truncated: " + std::to_string(bytes.size()) +
-                                " bytes, shorter than the 8-byte magic");
-    return io_status::failure("bad magic: not an nde parameter file");
-  }
-  if (!std::equal(magic.begin(), magic.end(), bytes.begin()))
-    return io_status::failure(
-        "bad magic: not an nde parameter file (the first 8 bytes are not 89 4E 44 45 50 0D 0A 1A)");
-  if (bytes.size() < 10)
-    return io_status::failure("truncated: the file ends inside the version field");
-  const auto version = detail::byte_reader::load<std::uint16_t>(bytes.data() + 8);
-  if (version != parameter_file_version)
-    return io_status::failure("unsupported version " + std::to_string(version) +
-                              " (this reader supports version 1)");
+  return detail::without_exceptions([&]() -> io_status {
+    constexpr scalar_type wanted = scalar_type_of<Scalar>();
+    const auto& magic = parameter_file_magic;
+    if (bytes.size() < magic.size()) {
+      if (std::equal(bytes.begin(), bytes.end(), magic.begin()))
+        return io_status::failure("truncated: " + std::to_string(bytes.size()) +
+                                  " bytes, shorter than the 8-byte magic");
+      return io_status::failure("bad magic: not an nde parameter file");
+    }
+    if (!std::equal(magic.begin(), magic.end(), bytes.begin()))
+      return io_status::failure(
+          "bad magic: not an nde parameter file (the first 8 bytes are not 89 4E 44 45 50 0D 0A "
+          "1A)");
+    if (bytes.size() < 10)
+      return io_status::failure("truncated: the file ends inside the version field");
+    const auto version = detail::byte_reader::load<std::uint16_t>(bytes.data() + 8);
+    if (version != parameter_file_version)
+      return io_status::failure("unsupported version " + std::to_string(version) +
+                                " (this reader supports version 1)");
 
-  std::uint32_t stored_crc = 0, computed_crc = 0;
-  bool crc_ok = false;
-  if (bytes.size() >= 14) {
-    stored_crc = detail::byte_reader::load<std::uint32_t>(bytes.data() + bytes.size() - 4);
-    computed_crc = detail::crc32(bytes.first(bytes.size() - 4));
-    crc_ok = stored_crc == computed_crc;
-  }
-  detail::parameter_header header;
-  bool truncated = false;
-  if (auto parsed = detail::parse_parameter_header(bytes, header, truncated); !parsed) {
-    if (crc_ok) return io_status::failure("invalid file: " + parsed.message);
-    if (truncated) return io_status::failure("truncated: " + parsed.message);
-    return io_status::failure("corrupted: " + parsed.message +
-                              " (and the checksum does not match)");
-  }
-  const std::size_t scalar_bytes = header.type == scalar_type::float32 ? 4 : 8;
-  // count <= 2^40, so this cannot overflow a 64-bit size_t.
-  const std::uint64_t expected = header.payload_offset + header.count * scalar_bytes + 4;
-  if (bytes.size() < expected)
-    return io_status::failure("truncated: the header describes " + std::to_string(expected) +
-                              " bytes (" + std::to_string(header.count) + " " +
-                              std::string(to_string(header.type)) +
-                              " scalars), the file has only " + std::to_string(bytes.size()));
-  if (bytes.size() > expected)
-    return io_status::failure(std::string(crc_ok ? "invalid file" : "corrupted") +
-                              ": the file has " + std::to_string(bytes.size() - expected) +
-                              " bytes more than its header describes (" + std::to_string(expected) +
-                              ")");
-  if (!crc_ok)
-    return io_status::failure("checksum mismatch: stored CRC-32 " + detail::hex32(stored_crc) +
-                              ", computed " + detail::hex32(computed_crc) +
-                              ": the file is corrupted");
-  if (header.type != wanted)
-    return io_status::failure("wrong scalar type: the file stores " +
-                              std::string(to_string(header.type)) + " but " +
-                              std::string(to_string(wanted)) + " was requested");
-  Eigen::Matrix<Scalar, Eigen::Dynamic, 1> values(static_cast<Eigen::Index>(header.count));
-  const std::uint8_t* payload = bytes.data() + header.payload_offset;
-  for (Eigen::Index k = 0; k < values.size(); ++k)
-    values[k] =
-        detail::load_scalar<Scalar>(payload + static_cast<std::size_t>(k) * sizeof(Scalar), false);
-  out.layout = std::move(header.layout);
-  out.values = std::move(values);
-  return {};
+    std::uint32_t stored_crc = 0, computed_crc = 0;
+    bool crc_ok = false;
+    if (bytes.size() >= 14) {
+      stored_crc = detail::byte_reader::load<std::uint32_t>(bytes.data() + bytes.size() - 4);
+      computed_crc = detail::crc32(bytes.first(bytes.size() - 4));
+      crc_ok = stored_crc == computed_crc;
+    }
+    detail::parameter_header header;
+    bool truncated = false;
+    if (auto parsed = detail::parse_parameter_header(bytes, header, truncated); !parsed) {
+      if (crc_ok) return io_status::failure("invalid file: " + parsed.message);
+      if (truncated) return io_status::failure("truncated: " + parsed.message);
+      return io_status::failure("corrupted: " + parsed.message +
+                                " (and the checksum does not match)");
+    }
+    const std::size_t scalar_bytes = header.type == scalar_type::float32 ? 4 : 8;
+    // count <= 2^40, so this cannot overflow a 64-bit size_t.
+    const std::uint64_t expected = header.payload_offset + header.count * scalar_bytes + 4;
+    if (bytes.size() < expected)
+      return io_status::failure("truncated: the header describes " + std::to_string(expected) +
+                                " bytes (" + std::to_string(header.count) + " " +
+                                std::string(to_string(header.type)) +
+                                " scalars), the file has only " + std::to_string(bytes.size()));
+    if (bytes.size() > expected)
+      return io_status::failure(std::string(crc_ok ? "invalid file" : "corrupted") +
+                                ": the file has " + std::to_string(bytes.size() - expected) +
+                                " bytes more than its header describes (" +
+                                std::to_string(expected) + ")");
+    if (!crc_ok)
+      return io_status::failure("checksum mismatch: stored CRC-32 " + detail::hex32(stored_crc) +
+                                ", computed " + detail::hex32(computed_crc) +
+                                ": the file is corrupted");
+    if (header.type != wanted)
+      return io_status::failure("wrong scalar type: the file stores " +
+                                std::string(to_string(header.type)) + " but " +
+                                std::string(to_string(wanted)) + " was requested");
+    Eigen::Matrix<Scalar, Eigen::Dynamic, 1> values(static_cast<Eigen::Index>(header.count));
+    const std::uint8_t* payload = bytes.data() + header.payload_offset;
+    for (Eigen::Index k = 0; k < values.size(); ++k)
+      values[k] = detail::load_scalar<Scalar>(
+          payload + static_cast<std::size_t>(k) * sizeof(Scalar), false);
+    out.layout = std::move(header.layout);
+    out.values = std::move(values);
+    return {};
+  });
 }
 
 /// \brief Decodes a parameter file held in memory into `values` laid out as `expected`.
@@ -333,42 +381,44 @@ io_status decode_parameters(std::span<const std::uint8_t> bytes, parameter_set<S
 template <class Derived>
 io_status decode_parameters(std::span<const std::uint8_t> bytes, const parameter_layout& expected,
                             Eigen::MatrixBase<Derived>& values) {
-  using Scalar = typename Derived::Scalar;
-  if (auto layout_ok = detail::check_layout(expected, values.size()); !layout_ok)
-    return io_status::failure("invalid expected layout: " + layout_ok.message);
-  parameter_set<Scalar> file;
-  if (auto decoded = decode_parameters(bytes, file); !decoded) return decoded;
-  std::map<std::string_view, const parameter_block*> by_name;
-  for (const auto& block : file.layout) by_name.emplace(block.name, &block);
-  std::string missing;
-  for (const auto& block : expected) {
-    const auto found = by_name.find(block.name);
-    if (found == by_name.end()) {
-      missing += (missing.empty() ? "'" : ", '") + block.name + "'";
-      continue;
+  return detail::without_exceptions([&]() -> io_status {
+    using Scalar = typename Derived::Scalar;
+    if (auto layout_ok = detail::check_layout(expected, values.size()); !layout_ok)
+      return io_status::failure("invalid expected layout: " + layout_ok.message);
+    parameter_set<Scalar> file;
+    if (auto decoded = decode_parameters(bytes, file); !decoded) return decoded;
+    std::map<std::string_view, const parameter_block*> by_name;
+    for (const auto& block : file.layout) by_name.emplace(block.name, &block);
+    std::string missing;
+    for (const auto& block : expected) {
+      const auto found = by_name.find(block.name);
+      if (found == by_name.end()) {
+        missing += (missing.empty() ? "'" : ", '") + block.name + "'";
+        continue;
+      }
+      if (found->second->shape != block.shape)
+        return io_status::failure("shape mismatch: block '" + block.name + "' has shape " +
+                                  detail::shape_string(found->second->shape) +
+                                  " in the file, the layout expects " +
+                                  detail::shape_string(block.shape));
+      by_name.erase(found);
     }
-    if (found->second->shape != block.shape)
-      return io_status::failure("shape mismatch: block '" + block.name + "' has shape " +
-                                detail::shape_string(found->second->shape) +
-                                " in the file, the layout expects " +
-                                detail::shape_string(block.shape));
-    by_name.erase(found);
-  }
-  if (!missing.empty()) return io_status::failure("missing blocks: the file has no " + missing);
-  if (!by_name.empty()) {
-    std::string extra;
-    for (const auto& [name, block] : by_name)
-      extra += (extra.empty() ? "'" : ", '") + std::string(name) + "'";
-    return io_status::failure("unexpected blocks: the layout has no " + extra);
-  }
-  std::map<std::string_view, const parameter_block*> source;
-  for (const auto& block : file.layout) source.emplace(block.name, &block);
-  for (const auto& block : expected) {
-    const auto from = source.at(block.name)->offset;
-    for (std::int64_t k = 0; k < block.size(); ++k)
-      values(block.offset + k) = file.values(from + k);
-  }
-  return {};
+    if (!missing.empty()) return io_status::failure("missing blocks: the file has no " + missing);
+    if (!by_name.empty()) {
+      std::string extra;
+      for (const auto& [name, block] : by_name)
+        extra += (extra.empty() ? "'" : ", '") + std::string(name) + "'";
+      return io_status::failure("unexpected blocks: the layout has no " + extra);
+    }
+    std::map<std::string_view, const parameter_block*> source;
+    for (const auto& block : file.layout) source.emplace(block.name, &block);
+    for (const auto& block : expected) {
+      const auto from = source.at(block.name)->offset;
+      const std::int64_t size = block.size();
+      for (std::int64_t k = 0; k < size; ++k) values(block.offset + k) = file.values(from + k);
+    }
+    return {};
+  });
 }
 
 /// \brief Writes `values` (laid out as `layout`) to `path` atomically.
@@ -385,7 +435,7 @@ void save_parameters(const std::filesystem::path& path, const parameter_layout& 
 template <class Scalar>
 io_status read_parameters(const std::filesystem::path& path, parameter_set<Scalar>& out) {
   std::vector<std::uint8_t> bytes;
-  if (auto read = detail::read_file(path, bytes); !read) return read;
+  if (auto read = detail::read_parameter_file(path, bytes); !read) return read;
   return decode_parameters(bytes, out);
 }
 
@@ -393,8 +443,10 @@ io_status read_parameters(const std::filesystem::path& path, parameter_set<Scala
 template <class Derived>
 io_status read_parameters(const std::filesystem::path& path, const parameter_layout& expected,
                           Eigen::MatrixBase<Derived>& values) {
+  if (auto layout_ok = detail::check_layout(expected, values.size()); !layout_ok)
+    return io_status::failure("invalid expected layout: " + layout_ok.message);
   std::vector<std::uint8_t> bytes;
-  if (auto read = detail::read_file(path, bytes); !read) return read;
+  if (auto read = detail::read_parameter_file(path, bytes); !read) return read;
   return decode_parameters(bytes, expected, values);
 }
 

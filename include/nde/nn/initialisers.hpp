@@ -14,6 +14,7 @@
 /// only where the C libraries do (glibc does for the same version).
 #pragma once
 
+#include "nde/core/format.hpp"
 #include "nde/core/parameter_layout.hpp"
 #include "nde/core/status.hpp"
 #include "nde/nn/detail/layer_support.hpp"
@@ -77,22 +78,28 @@ inline block_fans fans_of(const parameter_layout& layout, const parameter_block&
   return fans;
 }
 
-/// Calls `draw(block, fans)` for every scalar of every block, in layout order.
+/// Calls `draw(block, fans)` for every scalar of every block, in layout order, after checking
+/// (nde::layout_problem, `layout_fit::exact`) that the blocks tile `params` exactly: nothing
+/// is written unless every block lies inside the vector, without overlap or overflow.
 template <class Params, class Draw>
 void fill_blocks(const parameter_layout& layout, Params&& params, Draw&& draw) {
   using scalar = typename plain<Params>::Scalar;
   auto& out = as_mutable(params);
-  if (std::int64_t(out.size()) != total_size(layout)) {
-    throw nde::error(status::invalid_input,
-                     "initialiser: params has " + std::to_string(out.size()) +
-                         " entries, the layout covers " + std::to_string(total_size(layout)));
-  }
+  require_layout_fits(layout, std::int64_t(out.size()), layout_fit::exact, "initialiser");
   for (const auto& block : layout) {
     const block_fans fans = fans_of(layout, block);
-    for (std::int64_t i = 0; i < block.size(); ++i) {
+    const std::int64_t size = block.size();
+    for (std::int64_t i = 0; i < size; ++i) {
       out(Eigen::Index(block.offset + i)) = scalar(draw(fans));
     }
   }
+}
+
+/// Throws unless the gain of an initialiser is finite.
+inline void require_finite_gain(const char* initialiser, double gain) {
+  if (!std::isfinite(gain))
+    throw nde::error(status::invalid_input,
+                     nde::detail::concatenate(initialiser, ": gain = ", gain, " must be finite"));
 }
 
 template <class Network>
@@ -118,6 +125,7 @@ void init_pytorch_default(const parameter_layout& layout, Params&& params,
 template <class Params>
 void init_xavier_uniform(const parameter_layout& layout, Params&& params, std::mt19937_64& engine,
                          double gain = 1.0) {
+  detail::require_finite_gain("init_xavier_uniform", gain);
   detail::fill_blocks(layout, params, [&](const detail::block_fans& fans) {
     if (!fans.is_weight) return 0.0;
     const double bound = gain * std::sqrt(6.0 / (fans.fan_in + fans.fan_out));
@@ -129,6 +137,7 @@ void init_xavier_uniform(const parameter_layout& layout, Params&& params, std::m
 template <class Params>
 void init_xavier_normal(const parameter_layout& layout, Params&& params, std::mt19937_64& engine,
                         double gain = 1.0) {
+  detail::require_finite_gain("init_xavier_normal", gain);
   detail::fill_blocks(layout, params, [&](const detail::block_fans& fans) {
     if (!fans.is_weight) return 0.0;
     return gain * std::sqrt(2.0 / (fans.fan_in + fans.fan_out)) * standard_normal(engine);
@@ -140,6 +149,7 @@ void init_xavier_normal(const parameter_layout& layout, Params&& params, std::mt
 template <class Params>
 void init_kaiming_uniform(const parameter_layout& layout, Params&& params, std::mt19937_64& engine,
                           double gain = std::numbers::sqrt2) {
+  detail::require_finite_gain("init_kaiming_uniform", gain);
   detail::fill_blocks(layout, params, [&](const detail::block_fans& fans) {
     if (!fans.is_weight) return 0.0;
     const double bound = gain * std::sqrt(3.0 / fans.fan_in);
@@ -151,6 +161,7 @@ void init_kaiming_uniform(const parameter_layout& layout, Params&& params, std::
 template <class Params>
 void init_kaiming_normal(const parameter_layout& layout, Params&& params, std::mt19937_64& engine,
                          double gain = std::numbers::sqrt2) {
+  detail::require_finite_gain("init_kaiming_normal", gain);
   detail::fill_blocks(layout, params, [&](const detail::block_fans& fans) {
     if (!fans.is_weight) return 0.0;
     return gain / std::sqrt(fans.fan_in) * standard_normal(engine);

@@ -4,6 +4,8 @@
 /// initial value and final XOR 0xFFFFFFFF; check value of "123456789" is 0xCBF43926).
 #pragma once
 
+#include "nde/core/checked.hpp"
+
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -113,9 +115,7 @@ inline bool checked_multiply(std::uint64_t a, std::uint64_t b, std::uint64_t lim
 }
 
 inline std::string shape_string(const std::vector<std::int64_t>& shape) {
-  std::string text = "{";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "}";
+  return nde::shape_to_string(shape);
 }
 
 inline std::string hex32(std::uint32_t value) {
