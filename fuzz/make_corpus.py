@@ -52,8 +52,23 @@ def npz(members):
     return data
 
 
-for folder in ("parameter_file", "npy", "npz"):
-    shutil.rmtree(os.path.join(here, "corpus", folder), ignore_errors=True)
+# Inputs named regression-* were found by fuzzing and are committed as they are: keep them.
+for folder in ("parameter_file", "npy", "npz", "layout"):
+    path = os.path.join(here, "corpus", folder)
+    if os.path.isdir(path):
+        for name in os.listdir(path):
+            if not name.startswith("regression-"):
+                os.remove(os.path.join(path, name))
+
+
+def layout_input(n, blocks, archive=b""):
+    """fuzz_layout's input: n, block count, per block rank + dims + offset (raw int64 values
+    whose two low bits are 0 are taken as they are), then an .npz archive."""
+    out = bytes((n, len(blocks)))
+    for shape, offset in blocks:
+        out += bytes((len(shape),))
+        out += b"".join(struct.pack("<q", d) for d in shape) + struct.pack("<q", offset)
+    return out + archive
 
 mlp = [("layer0.weight", (3, 2), [0.5, -1, 2, 0.25, -0.0, 3]), ("layer0.bias", (3,), [1, 2, 3]),
        ("scale", (), [1.5])]
@@ -72,3 +87,23 @@ put("npy", "scalar", npy("<f8", False, (), struct.pack("<d", 2.5)))
 
 put("npz", "linear", npz([("0.weight.npy", weight), ("0.bias.npy", bias)]))
 put("npz", "single", npz([("x.npy", npy("<f4", True, (1, 2), struct.pack("<2f", 1, 2)))]))
+
+# Issue 17: inputs that used to reach undefined behaviour or an unbounded allocation.
+put("parameter_file", "trailing-bytes", parameter_file([("w", (3,), [1, 2, 3])], 2) + bytes(1024))
+put("parameter_file", "bad-type-code", b"\x89NDEP\r\n\x1a" + struct.pack("<HBBIQ", 1, 7, 0, 1, 3))
+put("parameter_file", "wrapping-shape",
+    parameter_file([("w", (1 << 32, 1 << 32), [])], 2))
+put("npy", "header-longer-than-limit", b"\x93NUMPY\x02\x00" + struct.pack("<I", (1 << 20) + 1) + b"{")
+put("npy", "trailing-data", npy("<f8", False, (2,), struct.pack("<3d", 1, 2, 3)))
+put("npz", "extra-member", npz([("0.weight.npy", weight), ("0.bias.npy", bias),
+                                 ("junk.npy", npy("<f8", False, (0, 1 << 62), b""))]))
+
+int64_max = (1 << 63) - 4  # two low bits 0: taken as is
+put("layout", "linear", layout_input(8, [((2, 3), 0), ((2,), 6)],
+                                    npz([("0.weight.npy", weight), ("0.bias.npy", bias)])))
+put("layout", "offset-overflow", layout_input(8, [((2, 3), int64_max), ((2,), 0)],
+                                             npz([("0.weight.npy", weight)])))
+put("layout", "wrapping-shape", layout_input(4, [((1 << 32, 1 << 32), 0), ((4,), 0)]))
+put("layout", "negative-dimension", layout_input(2, [((-4,), 0), ((4,), 0)]))
+put("layout", "outside-offset", layout_input(4, [((1, 2), 0), ((2,), 100 << 2)]))
+put("layout", "overlap", layout_input(4, [((1, 2), 0), ((2,), (1 << 2) | 1)]))

@@ -14,7 +14,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${1:-20}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(parameter_file npy npz); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(parameter_file npy npz layout); fi
 build=${NDE_FUZZ_BUILD_DIR:-$root/build/fuzz}
 
 cd "$root"
