@@ -310,6 +310,27 @@ TEST_CASE("a huge dimension next to a zero one is rejected, not wrapped negative
                   nde::error);
 }
 
+TEST_CASE("an empty shape whose other dimensions multiply past 2^40 is refused on read",
+          "[io][parameter_file]") {
+  // Found by fuzzing (issue 17): {2, 0, 2^40} decoded (the running product stayed 0) but the
+  // writer, which checks the product of the non-zero dimensions, could not write it back.
+  bytes file = {0x89, 'N', 'D', 'E', 'P', 0x0D, 0x0A, 0x1A, 1, 0, 2, 0};
+  append(file, 1, 4);
+  append(file, 0, 8);
+  append(file, 1, 2);
+  file.push_back('t');
+  file.push_back(3);
+  append(file, 2, 8);
+  append(file, 0, 8);
+  append(file, std::uint64_t{1} << 40, 8);
+  append(file, 0, 4);
+  fix_crc(file);
+  nde::io::parameter_set<double> decoded;
+  CHECK(nde::io::decode_parameters(file, decoded).message ==
+        "invalid file: block 't': absurd shape {2, 0, 1099511627776} (its non-zero dimensions "
+        "multiply past 2^40)");
+}
+
 TEST_CASE("load errors name the file", "[io][parameter_file]") {
   scratch_directory dir("errors");
   CHECK_THROWS_WITH(nde::io::load_parameters<double>(dir.path / "absent.ndep"),

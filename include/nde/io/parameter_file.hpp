@@ -12,7 +12,7 @@
 /// | 11     | 1      | reserved, `0` |
 /// | 12     | 4      | block count B (at most 65536) |
 /// | 16     | 8      | scalar count N, the sum of all block sizes (at most 2^40) |
-/// | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions |
+/// | 24     | ...    | B block records, each: 2-byte name length L (1..1024); L bytes of name (UTF-8, no NUL); 1-byte rank R (0..8); R 8-byte dimensions (the product of the non-zero ones at most 2^40) |
 /// | P      | N·s    | payload: the blocks in record order, each block's entries in column-major order (first index fastest; a weight `{out, in}` is stored exactly as Eigen stores it), each scalar as its s = 4 or 8 IEEE bytes, little-endian |
 /// | P+N·s  | 4      | CRC-32 (ISO-HDLC, as zlib/PNG/ZIP) of every preceding byte |
 ///
@@ -181,6 +181,12 @@ inline io_status parse_parameter_header(std::span<const std::uint8_t> bytes,
                                   std::to_string(dimension));
       block.shape.push_back(static_cast<std::int64_t>(dimension));
     }
+    // An empty shape's non-zero dimensions are bounded too (nde::checked_size), as the writer
+    // requires: {0, 2^40, 2^40} would decode but could not be written back (found by fuzzing).
+    if (!checked_size(block.shape, static_cast<std::int64_t>(parameter_file_max_scalars)))
+      return io_status::failure("block '" + block.name + "': absurd shape " +
+                                shape_string(block.shape) +
+                                " (its non-zero dimensions multiply past 2^40)");
     block.offset = static_cast<std::int64_t>(sum);
     sum += size;  // both <= 2^40, cannot overflow
     if (sum > header.count)
