@@ -296,7 +296,7 @@ inline io_status parse_npy(std::span<const std::uint8_t> head, std::uint64_t siz
                               " data bytes present");
   if (std::uint64_t(*count) * item != data_bytes)
     return io_status::failure("data length mismatch: shape " + shape_string(header.shape) + " of " +
-                              descr + " needs " + std::to_string(*count * item) +
+                              descr + " needs " + std::to_string(std::uint64_t(*count) * item) +
                               " bytes, the file has " + std::to_string(data_bytes) +
                               " (trailing bytes)");
   layout.count = static_cast<std::uint64_t>(*count);

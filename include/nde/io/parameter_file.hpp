@@ -52,6 +52,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -279,28 +280,33 @@ std::vector<std::uint8_t> encode_parameters(const parameter_layout& layout,
   for (const auto& block : layout) header_size += 3 + block.name.size() + 8 * block.shape.size();
   std::uint64_t count = 0;  // each block <= 2^40 scalars, at most 2^16 blocks: no overflow
   for (const auto& block : layout) count += static_cast<std::uint64_t>(block.size());
-  std::vector<std::uint8_t> bytes;
-  bytes.reserve(header_size + count * sizeof(Scalar) + 4);
-  bytes.insert(bytes.end(), parameter_file_magic.begin(), parameter_file_magic.end());
-  detail::put_le(bytes, parameter_file_version);
-  bytes.push_back(static_cast<std::uint8_t>(type));
-  bytes.push_back(0);
-  detail::put_le(bytes, static_cast<std::uint32_t>(layout.size()));
-  detail::put_le(bytes, count);
+  const auto payload = checked_mul<std::uint64_t>(count, sizeof(Scalar));
+  const auto total = payload ? checked_add<std::uint64_t>(*payload, header_size + 4) : payload;
+  if (!total || *total > std::numeric_limits<std::size_t>::max())
+    throw error(status::invalid_input, "encode_parameters: the file would be too large here");
+  // Sized once, then filled in place (resize + stores, no inserts: see detail::byte_writer).
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(*total));
+  detail::byte_writer out(bytes);
+  out.put_bytes(parameter_file_magic);
+  out.put(parameter_file_version);
+  out.put(static_cast<std::uint8_t>(type));
+  out.put(std::uint8_t{0});
+  out.put(static_cast<std::uint32_t>(layout.size()));
+  out.put(count);
   for (const auto& block : layout) {
-    detail::put_le(bytes, static_cast<std::uint16_t>(block.name.size()));
-    bytes.insert(bytes.end(), block.name.begin(), block.name.end());
-    bytes.push_back(static_cast<std::uint8_t>(block.shape.size()));
-    for (const auto dimension : block.shape)
-      detail::put_le(bytes, static_cast<std::uint64_t>(dimension));
+    out.put(static_cast<std::uint16_t>(block.name.size()));
+    out.put_text(block.name);
+    out.put(static_cast<std::uint8_t>(block.shape.size()));
+    for (const auto dimension : block.shape) out.put(static_cast<std::uint64_t>(dimension));
   }
   for (const auto& block : layout) {
     const std::int64_t size = block.size();
     for (std::int64_t k = 0; k < size; ++k)
-      detail::put_le(bytes,
-                     std::bit_cast<detail::bits_of<Scalar>>(Scalar(values(block.offset + k))));
+      out.put(std::bit_cast<detail::bits_of<Scalar>>(Scalar(values(block.offset + k))));
   }
-  detail::put_le(bytes, detail::crc32(bytes));
+  out.put(detail::crc32(std::span<const std::uint8_t>(bytes).first(bytes.size() - 4)));
+  if (!out.complete())
+    throw error(status::invalid_input, "encode_parameters: internal size mismatch (a bug)");
   return bytes;
 }
 

@@ -11,9 +11,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -71,6 +73,50 @@ void put_le(std::vector<std::uint8_t>& out, Unsigned value) {
   for (std::size_t i = 0; i < sizeof(Unsigned); ++i)
     out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
 }
+
+/// Fills a buffer whose size was computed in advance: little-endian integers and raw bytes
+/// are stored in place (no `insert`/`push_back`, so the buffer never reallocates, and GCC 12's
+/// `-Wstringop-overflow` false positives on growing vectors cannot fire). A write that does
+/// not fit is dropped and remembered: `complete()` is true only if every write fit and the
+/// buffer is exactly full.
+class byte_writer {
+ public:
+  explicit byte_writer(std::span<std::uint8_t> bytes) noexcept : m_bytes(bytes) {}
+
+  template <class Unsigned>
+  void put(Unsigned value) noexcept {
+    static_assert(std::is_unsigned_v<Unsigned>);
+    if (!room(sizeof(Unsigned))) return;
+    for (std::size_t i = 0; i < sizeof(Unsigned); ++i)
+      m_bytes[m_position + i] = static_cast<std::uint8_t>(value >> (8 * i));
+    m_position += sizeof(Unsigned);
+  }
+
+  void put_bytes(std::span<const std::uint8_t> data) noexcept {
+    if (data.empty() || !room(data.size())) return;
+    std::memcpy(m_bytes.data() + m_position, data.data(), data.size());
+    m_position += data.size();
+  }
+
+  void put_text(std::string_view text) noexcept {
+    put_bytes({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  }
+
+  [[nodiscard]] std::size_t position() const noexcept { return m_position; }
+  [[nodiscard]] bool complete() const noexcept {
+    return !m_overflow && m_position == m_bytes.size();
+  }
+
+ private:
+  bool room(std::size_t count) noexcept {
+    if (m_overflow || m_bytes.size() - m_position < count) return !(m_overflow = true);
+    return true;
+  }
+
+  std::span<std::uint8_t> m_bytes;
+  std::size_t m_position = 0;
+  bool m_overflow = false;
+};
 
 /// Bit pattern of a float/double as the unsigned integer of the same width.
 template <class Scalar>
