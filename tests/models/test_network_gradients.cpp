@@ -1,6 +1,6 @@
 // Gradients of a neural ODE whose field is a 2-16-2 tanh MLP: every method against central
-// finite differences and against each other; checkpoint budgets; seminorm; batches; threads;
-// bad inputs.
+// finite differences and against each other; checkpoint budgets; seminorm; batches; bad
+// inputs. (Threads: tests/models/test_threads.cpp.)
 #include <nde/nde.hpp>
 #include <nde/nn/initialisers.hpp>
 #include <nde/nn/mlp.hpp>
@@ -231,43 +231,6 @@ TEST_CASE("a batch as matrix columns gives the sum of per-column gradients (fixe
     CHECK((gs.y0 - g.y0.col(col)).norm() < 1e-13);
   }
   CHECK(relative(g.params, sum) < 1e-12);
-}
-
-TEST_CASE("per-sample parallel gradients are bit-identical to serial ones",
-          "[models][gradients][threads]") {
-  const params theta = initial_params(17);
-  model_type<nde::backsolve_adjoint> model(
-      field_type(net_type{}), theta, {},
-      {.controller = nde::pi_controller{.rtol = 1e-6, .atol = 1e-8}});
-  std::vector<vec> y0s;
-  for (int i = 0; i < 7; ++i) y0s.emplace_back(0.1 * i - 0.3, 0.5 - 0.07 * i);
-  auto loss = [](std::size_t i, const std::vector<vec>& ys, std::vector<vec>& c) {
-    c.back() = ys.back() * double(i + 1);
-    return 0.5 * double(i + 1) * ys.back().squaredNorm();
-  };
-  const auto serial = model.per_sample_gradients(std::span<const vec>(y0s), output_times, loss, 1);
-  REQUIRE(serial.status == nde::status::success);
-  for (unsigned threads : {2u, 3u, 8u}) {
-    const auto parallel =
-        model.per_sample_gradients(std::span<const vec>(y0s), output_times, loss, threads);
-    CHECK(parallel.params == serial.params);
-    CHECK(parallel.loss == serial.loss);
-    for (std::size_t i = 0; i < y0s.size(); ++i) CHECK(parallel.y0[i] == serial.y0[i]);
-  }
-  // An exception thrown by the loss on a worker thread reaches the caller.
-  auto failing = [](std::size_t i, const std::vector<vec>&, std::vector<vec>&) -> double {
-    if (i == 5) throw std::runtime_error("loss failed on sample 5");
-    return 0.0;
-  };
-  for (unsigned threads : {1u, 3u})
-    CHECK_THROWS_WITH(
-        model.per_sample_gradients(std::span<const vec>(y0s), output_times, failing, threads),
-        Catch::Contains("sample 5"));
-  // And each sample is the model's ordinary gradient.
-  const auto& fr = model.forward(y0s[2], output_times);
-  std::vector<vec> c(fr.ys.size(), vec::Zero());
-  loss(2, fr.ys, c);
-  CHECK(model.backward(std::span<const vec>(c)).y0 == serial.y0[2]);
 }
 
 TEST_CASE("bad inputs to the model give clear errors", "[models][errors]") {

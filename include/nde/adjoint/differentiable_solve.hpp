@@ -129,7 +129,8 @@ class differentiable_integrator {
 
   /// \brief dL/dθ, dL/dy0 and the time gradients from dL/dy of every output of the last
   /// `solve` (same order as `solution::ys`; zero matrices for outputs the loss does not touch).
-  /// A failed forward pass makes this return the forward's own status and message.
+  /// A failed forward pass makes this return the forward's own status and message; an
+  /// `nde::error` from the field during the backward pass becomes the gradient's status.
   /// \throws nde::error (invalid_input) after an inference solve, on a count or shape mismatch,
   ///   or on a NaN/Inf cotangent.
   template <class Term>
@@ -171,14 +172,21 @@ class differentiable_integrator {
     g.stats.forward_steps = m_tape.forward_stats.accepted_steps;
     g.stats.forward_rejected = m_tape.forward_stats.rejected_steps;
     g.stats.forward_jvp_evals = m_tape.forward_jvps;
-    std::visit(
-        [&](const auto& method) {
-          using M = std::decay_t<decltype(method)>;
-          if constexpr (!std::is_same_v<M, inference>) {
-            if constexpr (supports<Term, M>()) backward_with(method, term, cotangents, g);
-          }
-        },
-        m_tape.method);
+    try {
+      std::visit(
+          [&](const auto& method) {
+            using M = std::decay_t<decltype(method)>;
+            if constexpr (!std::is_same_v<M, inference>) {
+              if constexpr (supports<Term, M>()) backward_with(method, term, cotangents, g);
+            }
+          },
+          m_tape.method);
+    } catch (const nde::error& e) {
+      // The field (or its vjp/jvp) rejected its input during the backward pass: a status, as
+      // in the forward solve.
+      g.status = e.code();
+      g.message = std::string("backward: the vector field failed: ") + e.what();
+    }
     return g;
   }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "nde/core/concepts.hpp"
+#include "nde/core/format.hpp"
 #include "nde/core/status.hpp"
 
 #include <algorithm>
@@ -89,8 +90,8 @@ class dense_solution {
     State out = m_start;
     if (evaluate(t, out) != status::success)
       throw error(status::invalid_input,
-                  "dense_solution evaluated at t = " + std::to_string(t) +
-                      ", outside the solved interval or on an empty solution");
+                  detail::concatenate("dense_solution evaluated at t = ", t,
+                                      ", outside the solved interval or on an empty solution"));
     return out;
   }
 

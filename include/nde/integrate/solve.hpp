@@ -46,6 +46,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -88,11 +89,17 @@ std::string validate_solve(T t0, T t1, const solve_options& options) {
     if (before(t, t0, direction) || before(t1, t, direction))
       return concatenate("save_at.ts[", i, "] = ", save.ts[i], " lies outside [t0, t1] = [", t0,
                          ", ", t1, "]");
-    if (i > 0 && !before(static_cast<T>(save.ts[i - 1]), t, direction))
+    if (i > 0 && !before(static_cast<T>(save.ts[i - 1]), t, direction)) {
+      if (static_cast<T>(save.ts[i - 1]) == t && save.ts[i - 1] != save.ts[i])
+        return concatenate("save_at.ts[", i - 1, "] = ", save.ts[i - 1], " and ts[", i,
+                           "] = ", save.ts[i], " are distinct as double but the same time (", t,
+                           ") in the solve's ", sizeof(T) * 8,
+                           "-bit time type; use a wider time type or spread the times");
       return concatenate("save_at.ts must be strictly ",
                          direction > 0 ? "increasing" : "decreasing",
                          " (in the direction of integration); ts[", i - 1, "] = ", save.ts[i - 1],
                          ", ts[", i, "] = ", save.ts[i]);
+    }
   }
   if (!save.t0 && !save.t1 && !save.steps && save.ts.empty() && !options.dense &&
       !options.record_steps)
@@ -112,6 +119,8 @@ struct counting_term {
   void vf(T t, const State& y, const Params& theta, Out& out) {
     ++*evaluations;
     term->vf(t, y, theta, out);
+    // Every evaluation: a field that resizes dydt is stopped before a stage mixes sizes.
+    if constexpr (is_ode) check_derivative_shape(t, y, out);
   }
   template <class T>
   [[nodiscard]] auto contr(T t0, T t1) const {
@@ -230,7 +239,21 @@ class integrator {
     m_proposed_step = 0;
     std::size_t jvps = 0;
     detail::counting_term<Term> term{&user_term, &out.stats.rhs_evals, &jvps};
-    const nde::status result = run(term, controller, cs, t0, t1, y0, theta, options, out, recorder);
+    nde::status result = nde::status::success;
+    try {
+      result = run(term, controller, cs, t0, t1, y0, theta, options, out, recorder);
+    } catch (const nde::error& e) {
+      // A field (or a network inside it) that rejects its input throws nde::error; the solve
+      // reports it as a status like every other failure, with where it happened.
+      const std::string_view what = e.what();
+      const std::string_view prefix = to_string(e.code());
+      std::string_view message = what;
+      if (what.size() >= prefix.size() + 2 && what.substr(0, prefix.size()) == prefix)
+        message = what.substr(prefix.size() + 2);
+      result = fail(out, e.code(),
+                    detail::concatenate("the vector field failed: ", message, " (after ",
+                                        out.stats.accepted_steps, " accepted steps)"));
+    }
     out.ts.resize(m_outputs);
     out.ys.resize(m_outputs);
     return result;
@@ -292,6 +315,12 @@ class integrator {
       return fail(out, nde::status::invalid_input,
                   detail::concatenate("the term has ", term.num_params(), " parameters but θ has ",
                                       theta.size()));
+    if constexpr (requires { term.term->state_rows(); }) {
+      if (y0.rows() != static_cast<Eigen::Index>(term.term->state_rows()))
+        return fail(out, nde::status::invalid_input,
+                    detail::concatenate("y0 has ", y0.rows(), " rows but the vector field takes ",
+                                        term.term->state_rows()));
+    }
     const T direction = t1 >= t0 ? T(1) : T(-1);
     const auto& save = options.save_at;
 
@@ -338,14 +367,22 @@ class integrator {
                               f0.cols(), " for a state of size ", y0.rows(), "x", y0.cols()));
     auto eval = [&](T t, const State& y, State& dydt) { term.vf(t, y, theta, dydt); };
     step_decision<T> d = controller.init(cs, eval, t0, t1, m_y, f0, Stepper::error_order);
+    // A successful init may carry a note (a tolerance it had to raise): kept as the message
+    // of a successful solve and appended to a failure's.
+    std::string note;
+    if (d.status == nde::status::success) note = std::move(d.message);
+    auto fail_with_note = [&](nde::status code, std::string message) {
+      if (!note.empty()) message += " [" + note + "]";
+      return fail(out, code, std::move(message));
+    };
     T t = t0;
     bool after_jump = false;
     std::size_t accepted = 0;
     for (std::int64_t attempts = 0; t != t1; ++attempts) {
-      if (d.status != nde::status::success) return fail(out, d.status, std::move(d.message));
+      if (d.status != nde::status::success) return fail_with_note(d.status, std::move(d.message));
       if (attempts >= options.max_steps)
-        return fail(
-            out, nde::status::max_steps_reached,
+        return fail_with_note(
+            nde::status::max_steps_reached,
             detail::concatenate("max_steps = ", options.max_steps,
                                 " attempted steps reached at t = ", t, " before t1 = ", t1));
       const T t_next = d.next_t1;
@@ -406,6 +443,7 @@ class integrator {
       t = after_jump ? d.next_t0 : t_next;
     }
     if (save.t1 && !save.steps) emit(t1, m_y, accepted == 0 ? 0 : accepted - 1, from_t1);
+    out.message = std::move(note);
     return nde::status::success;
   }
 

@@ -43,7 +43,7 @@ struct step_decision {
   boundary_kind next_kind = boundary_kind::free;  ///< How `next_t1` depends on (t0, t1).
   bool jump = false;  ///< The accepted step ended on a discontinuity: re-evaluate f, no FSAL reuse.
   nde::status status = nde::status::success;  ///< Not success: the solve stops with it.
-  std::string message;                        ///< Why, when `status` is not success.
+  std::string message;  ///< Why, when `status` is not success; from `init`, a note otherwise.
 };
 
 namespace detail {

@@ -22,7 +22,8 @@ enum class error_norm {
 };
 
 /// \brief A user norm of the scaled error matrix (rows: state components, columns: batch).
-/// Called once per step with a preallocated matrix; it must return a non-negative number.
+/// Called once per step with a preallocated matrix (never an empty one: an empty state has
+/// error 0); it must return a non-negative number (NaN or a negative number fails the solve).
 using custom_error_norm =
     std::function<double(const Eigen::Ref<const Eigen::MatrixXd>& scaled_error)>;
 
@@ -72,13 +73,21 @@ class tolerance {
 
 namespace detail {
 
-/// Scaled norm of `error` with the scale taken from `y0` and `y1`. When `custom` is set,
-/// the scaled error is written into `scratch` (preallocated by the caller) first.
-/// Returns NaN if the error has a NaN (so the caller rejects the step).
+/// Returned by `scaled_error_norm` when a custom norm returned NaN or a negative number for a
+/// finite scaled error (the norm is at fault, not the step).
+inline constexpr double bad_custom_norm = -1.0;
+
+/// Scaled norm of `error` with the scale taken from `y0` and `y1` and the relative tolerance
+/// raised to at least `rtol_floor`. An exact zero error counts as zero even where the scale is
+/// zero (a pure relative tolerance on a zero component). When `custom` is set, the scaled error
+/// is written into `scratch` (preallocated by the caller) first; a custom result that is NaN or
+/// negative gives `bad_custom_norm`. Returns NaN if the error has a NaN (so the caller rejects
+/// the step).
 template <state State>
 double scaled_error_norm(const State& error, const State& y0, const State& y1,
                          const tolerance& rtol, const tolerance& atol, error_norm norm,
-                         const custom_error_norm& custom, Eigen::MatrixXd& scratch) {
+                         const custom_error_norm& custom, Eigen::MatrixXd& scratch,
+                         double rtol_floor = 0) {
   const Eigen::Index rows = error.rows();
   const Eigen::Index cols = error.cols();
   double accumulated = 0.0;
@@ -87,7 +96,8 @@ double scaled_error_norm(const State& error, const State& y0, const State& y1,
     for (Eigen::Index i = 0; i < rows; ++i) {
       const double size = std::max(std::abs(static_cast<double>(y0(i, j))),
                                    std::abs(static_cast<double>(y1(i, j))));
-      const double scaled = static_cast<double>(error(i, j)) / (atol[i] + rtol[i] * size);
+      const double e = static_cast<double>(error(i, j));
+      const double scaled = e == 0 ? 0.0 : e / (atol[i] + std::max(rtol[i], rtol_floor) * size);
       if (std::isnan(scaled)) saw_nan = true;
       if (custom) {
         scratch(i, j) = scaled;
@@ -99,9 +109,12 @@ double scaled_error_norm(const State& error, const State& y0, const State& y1,
     }
   }
   if (saw_nan) return std::numeric_limits<double>::quiet_NaN();
-  if (custom) return custom(scratch);
-  if (norm == error_norm::rms)
-    return rows * cols == 0 ? 0.0 : std::sqrt(accumulated / static_cast<double>(rows * cols));
+  if (rows * cols == 0) return 0.0;  // an empty state has no error (nor a custom norm call)
+  if (custom) {
+    const double value = custom(scratch);
+    return value >= 0 ? value : bad_custom_norm;
+  }
+  if (norm == error_norm::rms) return std::sqrt(accumulated / static_cast<double>(rows * cols));
   return accumulated;
 }
 

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace nde {
@@ -75,7 +76,21 @@ struct pid_controller {
     Eigen::MatrixXd scaled;                         ///< Scaled error (custom norms).
     State scratch_y = detail::zero_state<State>();  ///< Initial-step heuristic.
     State scratch_f = detail::zero_state<State>();  ///< Initial-step heuristic.
+    double rtol_floor = 0;  ///< 100 ε of the state's scalar: no rtol is used below it.
   };
+
+  /// \brief The smallest relative tolerance used for states of scalar `Scalar`: 100 ε (as
+  /// SciPy's `solve_ivp` and MATLAB's `ode45` do). Below it the error estimate is rounding
+  /// noise and the controller takes ever more steps without gaining accuracy; a smaller rtol
+  /// is raised to it, and the solve's message says so.
+  template <class Scalar>
+  [[nodiscard]] static constexpr double rtol_floor_for() noexcept {
+    if constexpr (std::is_floating_point_v<Scalar>) {
+      return 100 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
+    } else {
+      return 0.0;
+    }
+  }
 
   /// \brief Empty if usable for states with `rows` rows on [t0, t1]; else what is wrong.
   [[nodiscard]] std::string validate(Eigen::Index rows, double t0, double t1) const {
@@ -93,7 +108,8 @@ struct pid_controller {
                                    "; at least one must be positive");
     if (!(safety > 0 && safety <= 1)) return "pid_controller.safety must be in (0, 1]";
     if (!(min_factor > 0 && min_factor <= 1)) return "pid_controller.min_factor must be in (0, 1]";
-    if (!(max_factor >= 1)) return "pid_controller.max_factor must be >= 1";
+    if (!(max_factor >= 1) || !std::isfinite(max_factor))
+      return "pid_controller.max_factor must be finite and >= 1";
     if (!std::isfinite(beta1) || !std::isfinite(beta2) || !std::isfinite(beta3))
       return "pid_controller.beta1/beta2/beta3 must be finite";
     if (!(dt0 >= 0) || !std::isfinite(dt0))
@@ -125,7 +141,8 @@ struct pid_controller {
   }
 
   /// \brief Starts a solve on [t0, t1]: the first trial step is `dt0`, or Hairer's HINIT
-  /// (one evaluation of f through `eval`).
+  /// (one evaluation of f through `eval`, inside [t0, t1]), never longer than |t1 - t0|. A
+  /// successful decision's `message` notes an rtol raised to `rtol_floor_for<scalar>()`.
   template <time_scalar T, state State, class Eval>
   step_decision<T> init(state_type<T, State>& s, Eval& eval, T t0, T t1, const State& y0,
                         const State& f0, int error_order) const {
@@ -135,9 +152,23 @@ struct pid_controller {
     s.last_rejected = false;
     s.non_finite_in_a_row = 0;
     s.step_index = s.jump_index = 0;
+    s.rtol_floor = rtol_floor_for<scalar_of_t<State>>();
+    const double span = std::abs(static_cast<double>(t1) - static_cast<double>(t0));
+    std::string problem;
     s.dt = dt0 > 0 ? std::clamp(dt0, dtmin, dtmax)
-                   : initial_step(s, eval, t0, y0, f0, error_order + 1);
-    return propose(s, t0);
+                   : initial_step(s, eval, t0, span, y0, f0, error_order + 1, problem);
+    if (!problem.empty()) return fail<T>(nde::status::invalid_input, std::move(problem));
+    step_decision<T> d = propose(s, t0);
+    if (d.status == nde::status::success && rtol.min() < s.rtol_floor) {
+      Eigen::Index where = 0;
+      while (rtol[where] >= s.rtol_floor) ++where;
+      d.message = detail::concatenate(
+          "note: pid_controller.rtol", rtol.is_per_component() ? "[" : "",
+          rtol.is_per_component() ? std::to_string(where) + "]" : std::string(), " = ", rtol[where],
+          " was raised to ", s.rtol_floor,
+          " (100 × the epsilon of the state's scalar; smaller tolerances only add steps)");
+    }
+    return d;
   }
 
   /// \brief Accepts or rejects the trial step (t0, t1) from its error estimate.
@@ -147,7 +178,13 @@ struct pid_controller {
     const int k = error_order + 1;
     double err = 0;
     if (step_status == nde::status::success && error)
-      err = detail::scaled_error_norm(*error, y0, y1, rtol, atol, norm, custom_norm, s.scaled);
+      err = detail::scaled_error_norm(*error, y0, y1, rtol, atol, norm, custom_norm, s.scaled,
+                                      s.rtol_floor);
+    if (err == detail::bad_custom_norm)
+      return fail<T>(nde::status::invalid_input,
+                     detail::concatenate("pid_controller.custom_norm returned NaN or a negative "
+                                         "number for the finite scaled error of the step from t = ",
+                                         t0, " (it must return a number >= 0)"));
     const double used = std::abs(static_cast<double>(t1 - t0));
     if (step_status != nde::status::success || !std::isfinite(err)) {
       // NaN/Inf: shrink and retry, until that no longer helps.
@@ -229,30 +266,51 @@ struct pid_controller {
 
   // Hairer, Nørsett & Wanner I, Sec. II.4 ("starting step size"), as in DOPRI5's HINIT:
   // h0 = 0.01 ‖y0‖/‖f0‖, one explicit Euler step to estimate ‖y''‖, then
-  // h1 = (0.01 / max(‖f0‖, ‖y''‖))^(1/k), h = min(100 h0, h1). One evaluation of f.
+  // h1 = (0.01 / max(‖f0‖, ‖y''‖))^(1/k), h = min(100 h0, h1). One evaluation of f, at
+  // t0 + h0 with h0 ≤ |t1 - t0|. Overflowing norms (a tiny atol where y0 has zeros) fall back to
+  // small positive steps instead of 0 or NaN; a custom norm returning NaN is reported.
   template <time_scalar T, state State, class Eval>
-  double initial_step(state_type<T, State>& s, Eval& eval, T t0, const State& y0, const State& f0,
-                      int k) const {
+  double initial_step(state_type<T, State>& s, Eval& eval, T t0, double span, const State& y0,
+                      const State& f0, int k, std::string& problem) const {
     using scalar = scalar_of_t<State>;
-    // The scale uses |y0| only: passing y0 twice makes max(|y0|, |y1|) = |y0|.
-    const double d0 =
-        detail::scaled_error_norm(y0, y0, y0, rtol, atol, norm, custom_norm, s.scaled);
-    const double d1 =
-        detail::scaled_error_norm(f0, y0, y0, rtol, atol, norm, custom_norm, s.scaled);
+    const double cap = std::min(dtmax, span);
+    // (not std::clamp: the span may be shorter than dtmin)
+    auto bound = [&](double h) { return std::min(std::max(h, dtmin), cap); };
+    auto norm_of = [&](const State& v) {
+      // The scale uses |y0| only: passing y0 twice makes max(|y0|, |y1|) = |y0|.
+      return detail::scaled_error_norm(v, y0, y0, rtol, atol, norm, custom_norm, s.scaled,
+                                       s.rtol_floor);
+    };
+    const double d0 = norm_of(y0);
+    const double d1 = norm_of(f0);
+    if (d0 == detail::bad_custom_norm || d1 == detail::bad_custom_norm) {
+      problem = detail::concatenate(
+          "pid_controller.custom_norm returned NaN or a negative number for the scaled ",
+          d0 == detail::bad_custom_norm ? "y0" : "f(t0, y0)",
+          " in the initial-step heuristic (it must return a number >= 0)");
+      return 0;
+    }
     double h0 = (d0 < 1e-10 || d1 < 1e-10) ? 1e-6 : 0.01 * d0 / d1;
-    h0 = std::min(h0, dtmax);
+    if (!(h0 > 0) || !std::isfinite(h0)) h0 = 1e-6;  // ‖f0‖ (or ‖y0‖) overflowed
+    h0 = std::min(h0, cap);
     s.scratch_y = y0 + static_cast<scalar>(s.direction * static_cast<T>(h0)) * f0;
     eval(static_cast<T>(t0 + s.direction * static_cast<T>(h0)),
          static_cast<const State&>(s.scratch_y), s.scratch_f);
     s.scratch_y = s.scratch_f - f0;
-    const double d2 =
-        detail::scaled_error_norm(s.scratch_y, y0, y0, rtol, atol, norm, custom_norm, s.scaled) /
-        h0;
-    if (!std::isfinite(d2)) return std::max(dtmin, h0 * 1e-3);
+    const double d2_raw = norm_of(s.scratch_y);
+    if (d2_raw == detail::bad_custom_norm) {
+      problem =
+          "pid_controller.custom_norm returned NaN or a negative number for the scaled estimate "
+          "of y'' in the initial-step heuristic (it must return a number >= 0)";
+      return 0;
+    }
+    const double d2 = d2_raw / h0;
+    const double fallback = bound(h0 * 1e-3);
+    if (!std::isfinite(d2)) return fallback;
     const double larger = std::max(d1, d2);
-    const double h1 =
-        larger <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / larger, 1.0 / k);
-    return std::clamp(std::min(100 * h0, h1), dtmin, dtmax);
+    double h1 = larger <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / larger, 1.0 / k);
+    if (!(h1 > 0)) return fallback;
+    return bound(std::min(100 * h0, h1));
   }
 };
 

@@ -26,6 +26,8 @@
 #pragma once
 
 #include "nde/core/concepts.hpp"
+#include "nde/core/format.hpp"
+#include "nde/core/status.hpp"
 
 #include <Eigen/Core>
 
@@ -128,7 +130,31 @@ template <class F, class T, class State>
 concept time_differentiable_field = time_vjp_field<F, T, State> ||
     (vjp_field<F, T, State>&& autonomous_field<F>);
 
+/// \brief The field knows the number of state rows it accepts (`state_rows()`), so a solve can
+/// reject a y0 of the wrong height with a status naming y0 before the field is called.
+template <class F>
+concept sized_field = requires(const F& f) {
+  { f.state_rows() } -> std::convertible_to<Eigen::Index>;
+};
+
 namespace detail {
+
+/// Throws `nde::error` (invalid_input) when a vector field wrote `out` with a shape other than
+/// the state's: a size change would otherwise mix sizes in the next stage (an Eigen assertion
+/// in debug builds, undefined behaviour under NDEBUG). Two integer compares; nothing for
+/// fixed-size states.
+/// `what` names the output ("a derivative", "a vjp", "a jvp").
+template <class T, state State, class Out>
+void check_derivative_shape(T t, const State& y, const Out& out,
+                            const char* what = "a derivative") {
+  if constexpr (State::SizeAtCompileTime == Eigen::Dynamic) {
+    if (out.rows() != y.rows() || out.cols() != y.cols()) [[unlikely]]
+      throw error(status::invalid_input,
+                  concatenate("the vector field wrote ", what, " of size ", out.rows(), "x",
+                              out.cols(), " at t = ", t, " for a state of size ", y.rows(), "x",
+                              y.cols(), " (it must keep the state's shape)"));
+  }
+}
 
 /// vjp with the time cotangent when the field has one; autonomous fields add nothing to a_t.
 template <class F, class T, class State>

@@ -29,6 +29,8 @@ class linear_field {
   }
   /// \brief n².
   [[nodiscard]] Eigen::Index num_params() const { return m_n * m_n; }
+  /// \brief Rows of the state: n.
+  [[nodiscard]] Eigen::Index state_rows() const { return m_n; }
 
   /// \brief dy/dt = A y.
   template <class T>

@@ -45,6 +45,8 @@ class network_field {
   [[nodiscard]] const Net& network() const noexcept { return m_net; }
   /// \brief Number of network parameters.
   [[nodiscard]] Eigen::Index num_params() const { return m_net.num_params(); }
+  /// \brief Rows of the state: the network's input size.
+  [[nodiscard]] Eigen::Index state_rows() const { return m_net.in_size(); }
 
   /// \brief dy/dt = net(t, y; θ).
   template <class T>

@@ -72,10 +72,17 @@ class ode_term : public time_step_control {
   /// \brief Length of θ.
   [[nodiscard]] Eigen::Index num_params() const { return m_field.num_params(); }
 
-  /// \brief out = f(t, y; θ).
+  /// \brief Rows of the state the field accepts (when the field knows it, `sized_field`).
+  [[nodiscard]] Eigen::Index state_rows() const requires sized_field<Field> {
+    return m_field.state_rows();
+  }
+
+  /// \brief out = f(t, y; θ). \throws nde::error (invalid_input) if the field changed the shape
+  /// of `out` (see `detail::check_derivative_shape`).
   template <class T, class State, class Params>
   void vf(T t, const State& y, const Params& theta, State& out) {
     m_field(t, y, theta, out);
+    detail::check_derivative_shape(t, y, out);
   }
   using time_step_control::contr;
   using time_step_control::prod;
@@ -86,6 +93,7 @@ class ode_term : public time_step_control {
   template <class T, class State, class Params>
   void operator()(T t, const State& y, const Params& theta, State& out) {
     m_field(t, y, theta, out);
+    detail::check_derivative_shape(t, y, out);
   }
   /// \brief `a_y = aᵀ ∂f/∂y`, `a_θ += aᵀ ∂f/∂θ`.
   template <class T, state State>
@@ -93,6 +101,7 @@ class ode_term : public time_step_control {
   void vjp(T t, const State& y, params_view<scalar_of_t<State>> theta, const State& a, State& a_y,
            params_ref<scalar_of_t<State>> a_theta) {
     m_field.vjp(t, y, theta, a, a_y, a_theta);
+    detail::check_derivative_shape(t, y, a_y, "a vjp");
   }
   /// \brief The vjp with the time cotangent `a_t += aᵀ ∂f/∂t` (0 for an autonomous field).
   template <class T, state State>
@@ -100,6 +109,7 @@ class ode_term : public time_step_control {
   void vjp(T t, const State& y, params_view<scalar_of_t<State>> theta, const State& a, State& a_y,
            params_ref<scalar_of_t<State>> a_theta, scalar_of_t<State>& a_t) {
     detail::vjp_with_time(m_field, t, y, theta, a, a_y, a_theta, a_t);
+    detail::check_derivative_shape(t, y, a_y, "a vjp");
   }
   /// \brief f and its vjp sharing work.
   template <class T, state State>
@@ -107,6 +117,8 @@ class ode_term : public time_step_control {
   void value_and_vjp(T t, const State& y, params_view<scalar_of_t<State>> theta, const State& a,
                      State& dydt, State& a_y, params_ref<scalar_of_t<State>> a_theta) {
     m_field.value_and_vjp(t, y, theta, a, dydt, a_y, a_theta);
+    detail::check_derivative_shape(t, y, dydt);
+    detail::check_derivative_shape(t, y, a_y, "a vjp");
   }
   /// \brief f, caching what its vjp needs in `slot`.
   template <class T, state State>
@@ -114,6 +126,7 @@ class ode_term : public time_step_control {
   void evaluate_for_vjp(std::size_t slot, T t, const State& y,
                         params_view<scalar_of_t<State>> theta, State& dydt) {
     m_field.evaluate_for_vjp(slot, t, y, theta, dydt);
+    detail::check_derivative_shape(t, y, dydt);
   }
   /// \brief The vjp from the cache in `slot`.
   template <class T, state State>
@@ -121,6 +134,7 @@ class ode_term : public time_step_control {
   void vjp_from(std::size_t slot, T t, const State& y, params_view<scalar_of_t<State>> theta,
                 const State& a, State& a_y, params_ref<scalar_of_t<State>> a_theta) {
     m_field.vjp_from(slot, t, y, theta, a, a_y, a_theta);
+    detail::check_derivative_shape(t, y, a_y, "a vjp");
   }
   /// \brief The cached vjp with the time cotangent.
   template <class T, state State>
@@ -135,6 +149,7 @@ class ode_term : public time_step_control {
     } else {
       m_field.vjp_from(slot, t, y, theta, a, a_y, a_theta);
     }
+    detail::check_derivative_shape(t, y, a_y, "a vjp");
   }
   /// \brief `out = ∂f/∂y ẏ + ∂f/∂θ θ̇ + ∂f/∂t ṫ`.
   template <class T, state State>
@@ -142,6 +157,7 @@ class ode_term : public time_step_control {
   void jvp(T t, const State& y, params_view<scalar_of_t<State>> theta, const State& y_dot,
            params_view<scalar_of_t<State>> theta_dot, scalar_of_t<State> t_dot, State& out) {
     m_field.jvp(t, y, theta, y_dot, theta_dot, t_dot, out);
+    detail::check_derivative_shape(t, y, out, "a jvp");
   }
   /// \brief Dense `J = ∂f/∂y`.
   template <class T, state State>

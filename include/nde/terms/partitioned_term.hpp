@@ -36,6 +36,8 @@ class partitioned_term : public time_step_control {
 
   /// \brief Rows of q (and of p).
   [[nodiscard]] Eigen::Index half() const noexcept { return m_half; }
+  /// \brief Rows of the state [q; p]: 2 × half.
+  [[nodiscard]] Eigen::Index state_rows() const noexcept { return 2 * m_half; }
   /// \brief Length of θ (shared; the larger of the two parts').
   [[nodiscard]] Eigen::Index num_params() const {
     return std::max(m_a.num_params(), m_b.num_params());

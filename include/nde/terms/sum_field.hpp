@@ -30,6 +30,14 @@ class sum_field {
 
   /// \brief Length of θ = [θ_g; θ_h].
   [[nodiscard]] Eigen::Index num_params() const { return m_g.num_params() + m_h.num_params(); }
+  /// \brief Rows of the state, when either part knows them.
+  [[nodiscard]] Eigen::Index state_rows() const requires(sized_field<G> || sized_field<H>) {
+    if constexpr (sized_field<G>) {
+      return m_g.state_rows();
+    } else {
+      return m_h.state_rows();
+    }
+  }
   /// \brief The first part.
   [[nodiscard]] G& first() noexcept { return m_g; }
   /// \brief The second part.
