@@ -126,9 +126,9 @@ class binomial_reverser {
     const State* current = &y_from;
     int which = 0;
     for (std::size_t i = from; i < target; ++i) {
-      advance(i, *current, m_scratch[which]);
+      advance(i, *current, m_scratch[static_cast<std::size_t>(which)]);
       ++m_recomputed;
-      current = &m_scratch[which];
+      current = &m_scratch[static_cast<std::size_t>(which)];
       which ^= 1;
     }
     return *current;

@@ -56,6 +56,9 @@ concept dense_tableau = butcher_tableau<Tableau> && requires {
 
 namespace detail {
 
+/// A stage or coefficient index (an `int`, as `Tableau::stages` is) as a `std::array` subscript.
+constexpr std::size_t idx(int i) noexcept { return static_cast<std::size_t>(i); }
+
 constexpr double absolute(double x) { return x < 0 ? -x : x; }
 
 /// Coefficients are given to ~17 significant digits, so sums agree to a few ulp of
@@ -66,8 +69,8 @@ template <class Tableau>
 constexpr bool rows_sum_to_nodes() {
   for (int i = 0; i < Tableau::stages; ++i) {
     double sum = 0;
-    for (int j = 0; j < Tableau::stages; ++j) sum += Tableau::a[i][j];
-    if (absolute(sum - Tableau::c[i]) > tableau_tolerance * 16) return false;
+    for (int j = 0; j < Tableau::stages; ++j) sum += Tableau::a[idx(i)][idx(j)];
+    if (absolute(sum - Tableau::c[idx(i)]) > tableau_tolerance * 16) return false;
   }
   return true;
 }
@@ -76,7 +79,7 @@ template <class Tableau>
 constexpr bool strictly_lower_triangular() {
   for (int i = 0; i < Tableau::stages; ++i)
     for (int j = i; j < Tableau::stages; ++j)
-      if (Tableau::a[i][j] != 0.0) return false;
+      if (Tableau::a[idx(i)][idx(j)] != 0.0) return false;
   return Tableau::c[0] == 0.0;
 }
 
@@ -93,9 +96,9 @@ constexpr bool fsal_consistent() {
     return true;
   } else {
     constexpr int last = Tableau::stages - 1;
-    if (Tableau::c[last] != 1.0) return false;
+    if (Tableau::c[idx(last)] != 1.0) return false;
     for (int j = 0; j < Tableau::stages; ++j)
-      if (Tableau::a[last][j] != Tableau::b[j]) return false;
+      if (Tableau::a[idx(last)][idx(j)] != Tableau::b[idx(j)]) return false;
     return true;
   }
 }
@@ -109,12 +112,12 @@ constexpr bool dense_consistent() {
   } else {
     for (int i = 0; i < Tableau::stages; ++i) {
       double at_one = 0;
-      for (int j = 0; j < Tableau::dense_degree; ++j) at_one += Tableau::dense[i][j];
-      if (absolute(at_one - Tableau::b[i]) > tableau_tolerance * 256) return false;
+      for (int j = 0; j < Tableau::dense_degree; ++j) at_one += Tableau::dense[idx(i)][idx(j)];
+      if (absolute(at_one - Tableau::b[idx(i)]) > tableau_tolerance * 256) return false;
     }
     for (int j = 0; j < Tableau::dense_degree; ++j) {
       double column = 0;
-      for (int i = 0; i < Tableau::stages; ++i) column += Tableau::dense[i][j];
+      for (int i = 0; i < Tableau::stages; ++i) column += Tableau::dense[idx(i)][idx(j)];
       if (absolute(column - (j == 0 ? 1.0 : 0.0)) > tableau_tolerance * 256) return false;
     }
     return true;

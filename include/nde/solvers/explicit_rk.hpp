@@ -83,9 +83,9 @@ void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Sc
 /// unless a dense output reads it.
 template <class Tableau>
 constexpr bool stage_is_used(int i) {
-  if (Tableau::b[i] != 0.0) return true;
+  if (Tableau::b[detail::idx(i)] != 0.0) return true;
   for (int j = i + 1; j < Tableau::stages; ++j)
-    if (Tableau::a[j][i] != 0.0) return true;
+    if (Tableau::a[detail::idx(j)][detail::idx(i)] != 0.0) return true;
   return false;
 }
 
@@ -120,14 +120,18 @@ class explicit_rk {
       detail::dense_order_of<Tableau>();    ///< Order of the interpolant.
   static constexpr bool reversible = true;  ///< Has `replay`/`pull_step`/`tangent_step`.
 
+ private:
+  static constexpr std::size_t stage_count = detail::idx(stages);
+
+ public:
   /// \brief Buffers for one integration; after `step`, `k[i]` is the derivative at stage i.
   /// \tparam State the state type (column vector, or matrix of batched columns).
   template <state State>
   struct workspace {
-    std::array<State, stages> k;  ///< Stage derivatives k_i = f(t0 + c_i h, Y_i).
-    State stage;                  ///< Scratch: the current stage argument Y_i.
-    State y_error;                ///< Embedded error estimate h Σ b_error_i k_i.
-    State end;                    ///< f(t1, y1) after `evaluate_end` (methods without FSAL).
+    std::array<State, stage_count> k;  ///< Stage derivatives k_i = f(t0 + c_i h, Y_i).
+    State stage;                       ///< Scratch: the current stage argument Y_i.
+    State y_error;                     ///< Embedded error estimate h Σ b_error_i k_i.
+    State end;                         ///< f(t1, y1) after `evaluate_end` (methods without FSAL).
   };
 
   /// \brief A workspace whose buffers are sized like `like` (allocates for dynamic sizes).
@@ -151,16 +155,18 @@ class explicit_rk {
   /// forward step, its replay and its tangent all call this, so they agree bit for bit.
   template <state State>
   static void form_stage(int i, scalar_of_t<State> h, const State& y0,
-                         const std::array<State, stages>& k, State& out) {
+                         const std::array<State, stage_count>& k, State& out) {
     out = y0;
     accumulate(
-        out, h, [i](int j) { return j < i ? Tableau::a[i][j] : 0.0; }, k);
+        out, h, [i](int j) { return j < i ? Tableau::a[detail::idx(i)][detail::idx(j)] : 0.0; }, k);
   }
 
   /// \brief Time of stage i: `t0 + c_i (t1 - t0)`, exactly t1 when c_i = 1.
   template <time_scalar T>
   [[nodiscard]] static T stage_time(int i, T t0, T t1) {
-    return Tableau::c[i] == 1.0 ? t1 : t0 + static_cast<T>(Tableau::c[i]) * (t1 - t0);
+    return Tableau::c[detail::idx(i)] == 1.0
+               ? t1
+               : t0 + static_cast<T>(Tableau::c[detail::idx(i)]) * (t1 - t0);
   }
 
   /// \brief Evaluates `ws.k[0] = f(t0, y0)`.
@@ -188,18 +194,19 @@ class explicit_rk {
       // The FSAL stage argument is y1 itself, computed once so that k_s = f(t1, y1) exactly.
       State& argument = (fsal && i == stages - 1) ? y1 : ws.stage;
       form_stage(i, h, y0, ws.k, argument);
-      term.vf(stage_time(i, t0, t1), static_cast<const State&>(argument), theta, ws.k[i]);
+      term.vf(stage_time(i, t0, t1), static_cast<const State&>(argument), theta,
+              ws.k[detail::idx(i)]);
     }
     if constexpr (!fsal) {
       y1 = y0;
       accumulate(
-          y1, h, [](int j) { return Tableau::b[j]; }, ws.k);
+          y1, h, [](int j) { return Tableau::b[detail::idx(j)]; }, ws.k);
     }
     bool finite = y1.allFinite();
     if constexpr (adaptive) {
       ws.y_error.setZero();
       accumulate(
-          ws.y_error, h, [](int j) { return Tableau::b_error[j]; }, ws.k);
+          ws.y_error, h, [](int j) { return Tableau::b_error[detail::idx(j)]; }, ws.k);
       finite = finite && ws.y_error.allFinite();
     }
     if constexpr (fsal) finite = finite && ws.k[stages - 1].allFinite();
@@ -252,7 +259,7 @@ class explicit_rk {
   /// Needs `end_derivative(ws)` when the tableau has no continuous extension.
   template <time_scalar T, state State>
   void dense_coefficients(T t0, T t1, const State& y0, const State& y1, const workspace<State>& ws,
-                          std::array<State, dense_degree + 1>& coefficients) const {
+                          std::array<State, detail::idx(dense_degree) + 1>& coefficients) const {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
     coefficients[0] = y0;
@@ -261,7 +268,7 @@ class explicit_rk {
         State& c = coefficients[static_cast<std::size_t>(j) + 1];
         c.setZero(y0.rows(), y0.cols());
         accumulate(
-            c, h, [j](int i) { return Tableau::dense[i][j]; }, ws.k);
+            c, h, [j](int i) { return Tableau::dense[detail::idx(i)][detail::idx(j)]; }, ws.k);
       }
     } else {
       // Cubic Hermite through (y0, h f0) and (y1, h f1), expanded in monomials of θ.
@@ -307,14 +314,14 @@ class explicit_rk {
   /// reverse (`pull_dense`) and tangent (`tangent_dense`) derivatives of an output.
   template <class S>
   struct interpolant_weights {
-    S y0 = 0;                     ///< Weight of y0.
-    S y1 = 0;                     ///< Weight of y1.
-    S end = 0;                    ///< Weight of h·f(t1, y1) (Hermite without FSAL).
-    std::array<S, stages> k{};    ///< Weights of h·k_i.
-    S d_y0 = 0;                   ///< θ-derivative of `y0`.
-    S d_y1 = 0;                   ///< θ-derivative of `y1`.
-    S d_end = 0;                  ///< θ-derivative of `end`.
-    std::array<S, stages> d_k{};  ///< θ-derivatives of the stage weights.
+    S y0 = 0;                          ///< Weight of y0.
+    S y1 = 0;                          ///< Weight of y1.
+    S end = 0;                         ///< Weight of h·f(t1, y1) (Hermite without FSAL).
+    std::array<S, stage_count> k{};    ///< Weights of h·k_i.
+    S d_y0 = 0;                        ///< θ-derivative of `y0`.
+    S d_y1 = 0;                        ///< θ-derivative of `y1`.
+    S d_end = 0;                       ///< θ-derivative of `end`.
+    std::array<S, stage_count> d_k{};  ///< θ-derivatives of the stage weights.
   };
 
   /// \brief The weights of the continuous extension at θ (Hermite: Hairer, Nørsett & Wanner I,
@@ -329,8 +336,10 @@ class explicit_rk {
         S power = theta;  // θ^(j+1)
         S d_power = 1;    // (j+1) θ^j
         for (int j = 0; j < dense_degree; ++j) {
-          w.k[i] += static_cast<S>(Tableau::dense[i][j]) * power;
-          w.d_k[i] += static_cast<S>(Tableau::dense[i][j]) * d_power;
+          w.k[detail::idx(i)] +=
+              static_cast<S>(Tableau::dense[detail::idx(i)][detail::idx(j)]) * power;
+          w.d_k[detail::idx(i)] +=
+              static_cast<S>(Tableau::dense[detail::idx(i)][detail::idx(j)]) * d_power;
           d_power = static_cast<S>(j + 2) * power;
           power *= theta;
         }
@@ -361,21 +370,21 @@ class explicit_rk {
   /// recorded step's stages, and the cotangent members are cleared.
   template <state State>
   struct reverse_workspace {
-    using scalar = scalar_of_t<State>;    ///< State scalar.
-    workspace<State> forward;             ///< Replayed stages k_i (and f(t1, y1) if needed).
-    std::array<State, stages> arguments;  ///< Stage arguments Y_i.
-    std::array<State, stages> k_bar;      ///< k̄_i.
-    std::array<bool, stages> active{};    ///< k̄_i may be non-zero.
-    State y1;                             ///< y1 of the replay.
-    State y0_bar;                         ///< ȳ0 being accumulated.
-    State y1_bar_extra;                   ///< ȳ1 contributions of Hermite dense outputs.
-    State end_bar;                        ///< Cotangent of f(t1, y1) (Hermite, no FSAL).
-    State argument_bar;                   ///< Ȳ_i.
-    bool end_active = false;              ///< `end_bar` may be non-zero.
-    bool have_end = false;                ///< `forward.end` holds f(t1, y1).
-    scalar h_bar = 0;                     ///< Cotangent of h = t1 - t0.
-    scalar t0_bar = 0;                    ///< Cotangent of the step's start time.
-    scalar t1_bar = 0;                    ///< Cotangent of the step's end time.
+    using scalar = scalar_of_t<State>;         ///< State scalar.
+    workspace<State> forward;                  ///< Replayed stages k_i (and f(t1, y1) if needed).
+    std::array<State, stage_count> arguments;  ///< Stage arguments Y_i.
+    std::array<State, stage_count> k_bar;      ///< k̄_i.
+    std::array<bool, stage_count> active{};    ///< k̄_i may be non-zero.
+    State y1;                                  ///< y1 of the replay.
+    State y0_bar;                              ///< ȳ0 being accumulated.
+    State y1_bar_extra;                        ///< ȳ1 contributions of Hermite dense outputs.
+    State end_bar;                             ///< Cotangent of f(t1, y1) (Hermite, no FSAL).
+    State argument_bar;                        ///< Ȳ_i.
+    bool end_active = false;                   ///< `end_bar` may be non-zero.
+    bool have_end = false;                     ///< `forward.end` holds f(t1, y1).
+    scalar h_bar = 0;                          ///< Cotangent of h = t1 - t0.
+    scalar t0_bar = 0;                         ///< Cotangent of the step's start time.
+    scalar t1_bar = 0;                         ///< Cotangent of the step's end time.
 
     /// \brief Sizes every buffer like `like`.
     void resize(const State& like) {
@@ -402,10 +411,11 @@ class explicit_rk {
       if (i == 0) {
         ws.arguments[0] = y0;
       } else {
-        form_stage(i, h, y0, ws.forward.k, ws.arguments[i]);
+        form_stage(i, h, y0, ws.forward.k, ws.arguments[detail::idx(i)]);
       }
       if (!detail::stage_is_used<Tableau>(i) && !dense) continue;
-      evaluate(term, i, stage_time(i, t0, t1), ws.arguments[i], theta, ws.forward.k[i]);
+      evaluate(term, i, stage_time(i, t0, t1), ws.arguments[detail::idx(i)], theta,
+               ws.forward.k[detail::idx(i)]);
       ++evaluations;
     }
     if constexpr (fsal) {
@@ -413,7 +423,7 @@ class explicit_rk {
     } else {
       ws.y1 = y0;
       accumulate(
-          ws.y1, h, [](int j) { return Tableau::b[j]; }, ws.forward.k);
+          ws.y1, h, [](int j) { return Tableau::b[detail::idx(j)]; }, ws.forward.k);
     }
     ws.have_end = false;
     if constexpr (dense_needs_end) {
@@ -424,8 +434,8 @@ class explicit_rk {
       }
     }
     for (int i = 0; i < stages; ++i) {
-      ws.k_bar[i].setZero();
-      ws.active[i] = false;
+      ws.k_bar[detail::idx(i)].setZero();
+      ws.active[detail::idx(i)] = false;
     }
     ws.y0_bar.setZero();
     ws.y1_bar_extra.setZero();
@@ -452,14 +462,14 @@ class explicit_rk {
       theta_bar += w.d_y1 * y_bar.cwiseProduct(ws.y1).sum();
     }
     for (int i = 0; i < stages; ++i) {
-      if (w.k[i] == 0 && w.d_k[i] == 0) continue;
-      const scalar dot = y_bar.cwiseProduct(ws.forward.k[i]).sum();
-      if (w.k[i] != 0) {
-        ws.k_bar[i] += (h * w.k[i]) * y_bar;
-        ws.active[i] = true;
+      if (w.k[detail::idx(i)] == 0 && w.d_k[detail::idx(i)] == 0) continue;
+      const scalar dot = y_bar.cwiseProduct(ws.forward.k[detail::idx(i)]).sum();
+      if (w.k[detail::idx(i)] != 0) {
+        ws.k_bar[detail::idx(i)] += (h * w.k[detail::idx(i)]) * y_bar;
+        ws.active[detail::idx(i)] = true;
       }
-      ws.h_bar += w.k[i] * dot;
-      theta_bar += h * w.d_k[i] * dot;
+      ws.h_bar += w.k[detail::idx(i)] * dot;
+      theta_bar += h * w.d_k[detail::idx(i)] * dot;
     }
     if constexpr (dense_needs_end) {
       const scalar dot = y_bar.cwiseProduct(ws.forward.end).sum();
@@ -503,29 +513,31 @@ class explicit_rk {
       }
     }
     for (int i = 0; i < stages; ++i) {
-      if (Tableau::b[i] == 0.0) continue;
-      ws.k_bar[i].noalias() += (h * static_cast<scalar>(Tableau::b[i])) * y_bar;
-      ws.active[i] = true;
-      ws.h_bar += static_cast<scalar>(Tableau::b[i]) * y_bar.cwiseProduct(ws.forward.k[i]).sum();
+      if (Tableau::b[detail::idx(i)] == 0.0) continue;
+      ws.k_bar[detail::idx(i)].noalias() +=
+          (h * static_cast<scalar>(Tableau::b[detail::idx(i)])) * y_bar;
+      ws.active[detail::idx(i)] = true;
+      ws.h_bar += static_cast<scalar>(Tableau::b[detail::idx(i)]) *
+                  y_bar.cwiseProduct(ws.forward.k[detail::idx(i)]).sum();
     }
     ws.y0_bar += y_bar;
     for (int i = stages - 1; i >= 0; --i) {
-      if (!ws.active[i]) continue;
+      if (!ws.active[detail::idx(i)]) continue;
       scalar a_t = 0;
       const T t_stage = stage_time(i, t0, t1);
-      pull_back(term, i, t_stage, ws.arguments[i], theta, ws.k_bar[i], ws.argument_bar, theta_bar,
-                a_t, with_time);
+      pull_back(term, i, t_stage, ws.arguments[detail::idx(i)], theta, ws.k_bar[detail::idx(i)],
+                ws.argument_bar, theta_bar, a_t, with_time);
       ++vjps;
-      const auto c = static_cast<scalar>(Tableau::c[i]);
+      const auto c = static_cast<scalar>(Tableau::c[detail::idx(i)]);
       ws.t0_bar += (1 - c) * a_t;
       ws.t1_bar += c * a_t;
       ws.y0_bar += ws.argument_bar;
       for (int j = 0; j < i; ++j) {
-        if (Tableau::a[i][j] == 0.0) continue;
-        const auto a = static_cast<scalar>(Tableau::a[i][j]);
-        ws.k_bar[j].noalias() += (h * a) * ws.argument_bar;
-        ws.active[j] = true;
-        ws.h_bar += a * ws.argument_bar.cwiseProduct(ws.forward.k[j]).sum();
+        if (Tableau::a[detail::idx(i)][detail::idx(j)] == 0.0) continue;
+        const auto a = static_cast<scalar>(Tableau::a[detail::idx(i)][detail::idx(j)]);
+        ws.k_bar[detail::idx(j)].noalias() += (h * a) * ws.argument_bar;
+        ws.active[detail::idx(j)] = true;
+        ws.h_bar += a * ws.argument_bar.cwiseProduct(ws.forward.k[detail::idx(j)]).sum();
       }
     }
     ws.t1_bar += ws.h_bar;
@@ -537,10 +549,10 @@ class explicit_rk {
   /// \brief Buffers of `tangent_step`.
   template <state State>
   struct tangent_workspace {
-    std::array<State, stages> k_dot;  ///< k̇_i.
-    State argument;                   ///< Y_i.
-    State argument_dot;               ///< Ẏ_i.
-    State end_dot;                    ///< d/dε f(t1, y1) (Hermite dense without FSAL).
+    std::array<State, stage_count> k_dot;  ///< k̇_i.
+    State argument;                        ///< Y_i.
+    State argument_dot;                    ///< Ẏ_i.
+    State end_dot;                         ///< d/dε f(t1, y1) (Hermite dense without FSAL).
     /// \brief Sizes every buffer like `like`.
     void resize(const State& like) {
       for (auto& s : k_dot) s.setZero(like.rows(), like.cols());
@@ -570,20 +582,21 @@ class explicit_rk {
         form_stage(i, h, y0, ws.k, tw.argument);
         form_stage(i, h, y0_dot, tw.k_dot, tw.argument_dot);
         accumulate(
-            tw.argument_dot, h_dot, [i](int j) { return j < i ? Tableau::a[i][j] : 0.0; }, ws.k);
+            tw.argument_dot, h_dot,
+            [i](int j) { return j < i ? Tableau::a[detail::idx(i)][detail::idx(j)] : 0.0; }, ws.k);
         argument = &tw.argument;
         argument_dot = &tw.argument_dot;
       }
-      const auto c = static_cast<scalar>(Tableau::c[i]);
+      const auto c = static_cast<scalar>(Tableau::c[detail::idx(i)]);
       term.jvp(stage_time(i, t0, t1), *argument, theta, *argument_dot, theta_dot,
-               (1 - c) * t0_dot + c * t1_dot, tw.k_dot[i]);
+               (1 - c) * t0_dot + c * t1_dot, tw.k_dot[detail::idx(i)]);
       ++jvps;
     }
     y1_dot = y0_dot;
     accumulate(
-        y1_dot, h, [](int j) { return Tableau::b[j]; }, tw.k_dot);
+        y1_dot, h, [](int j) { return Tableau::b[detail::idx(j)]; }, tw.k_dot);
     accumulate(
-        y1_dot, h_dot, [](int j) { return Tableau::b[j]; }, ws.k);
+        y1_dot, h_dot, [](int j) { return Tableau::b[detail::idx(j)]; }, ws.k);
     if constexpr (dense_needs_end) {
       if (dense) {
         term.jvp(t1, y1, theta, y1_dot, theta_dot, t1_dot, tw.end_dot);
@@ -604,7 +617,7 @@ class explicit_rk {
     out = (w.d_y0 / h) * y0;
     if (w.d_y1 != 0) out += (w.d_y1 / h) * y1;
     for (int i = 0; i < stages; ++i)
-      if (w.d_k[i] != 0) out += w.d_k[i] * ws.k[i];
+      if (w.d_k[detail::idx(i)] != 0) out += w.d_k[detail::idx(i)] * ws.k[detail::idx(i)];
     if constexpr (dense_needs_end) out += w.d_end * ws.end;
   }
 
@@ -624,8 +637,10 @@ class explicit_rk {
     out = w.y0 * y0_dot + theta_dot * w.d_y0 * y0;
     if (w.y1 != 0 || w.d_y1 != 0) out += w.y1 * y1_dot + theta_dot * w.d_y1 * y1;
     for (int i = 0; i < stages; ++i) {
-      if (w.k[i] == 0 && w.d_k[i] == 0) continue;
-      out += (h * w.k[i]) * tw.k_dot[i] + (h_dot * w.k[i] + theta_dot * h * w.d_k[i]) * ws.k[i];
+      if (w.k[detail::idx(i)] == 0 && w.d_k[detail::idx(i)] == 0) continue;
+      out += (h * w.k[detail::idx(i)]) * tw.k_dot[detail::idx(i)] +
+             (h_dot * w.k[detail::idx(i)] + theta_dot * h * w.d_k[detail::idx(i)]) *
+                 ws.k[detail::idx(i)];
     }
     if constexpr (dense_needs_end)
       out += (h * w.end) * tw.end_dot + (h_dot * w.end + theta_dot * h * w.d_end) * ws.end;
@@ -643,7 +658,7 @@ class explicit_rk {
   static void accumulate(State& out, scalar_of_t<State> h, Weight weight, const K& k) {
     for (int j = 0; j < stages; ++j) {
       const double w = weight(j);
-      if (w != 0.0) out += (h * static_cast<scalar_of_t<State>>(w)) * k[j];
+      if (w != 0.0) out += (h * static_cast<scalar_of_t<State>>(w)) * k[detail::idx(j)];
     }
   }
 
