@@ -109,7 +109,7 @@ elseif(MODE STREQUAL "conan")
   run_step(${CONAN_EXECUTABLE} install --requires=nde/0.1.0 ${conan_settings} --build=missing
     -g CMakeDeps -g CMakeToolchain --output-folder=${WORK_DIR}/conan)
   list(APPEND configure_args -DNDE_CONSUMER_MODE=toolchain -DNDE_CONSUMER_MINIMAL=ON
-    -DCMAKE_TOOLCHAIN_FILE=${WORK_DIR}/conan/conan_toolchain.cmake)
+    -DNDE_CONSUMER_NO_REFUSALS=ON -DCMAKE_TOOLCHAIN_FILE=${WORK_DIR}/conan/conan_toolchain.cmake)
 else()
   message(FATAL_ERROR "unknown MODE '${MODE}'")
 endif()
