@@ -134,7 +134,7 @@ class differentiable_integrator {
   /// \throws nde::error (invalid_input) after an inference solve, on a count or shape mismatch,
   ///   or on a NaN/Inf cotangent.
   template <class Term>
-  gradient_type backward(Term& term, std::span<const State> cotangents) {
+  [[nodiscard]] gradient_type backward(Term& term, std::span<const State> cotangents) {
     gradient_type g;
     if (m_status != nde::status::success) {
       g.status = m_status;
@@ -800,11 +800,11 @@ class differentiable_solution : public solution<T, State> {
       : m_term(std::move(term)), m_solver(std::move(solver)) {}
 
   /// \brief dL/dθ, dL/dy0 and the time gradients from dL/dy(ts_i), one per output.
-  gradient_type backward(std::span<const State> cotangents) {
+  [[nodiscard]] gradient_type backward(std::span<const State> cotangents) {
     return m_solver->backward(*m_term, cotangents);
   }
   /// \brief `backward` from a vector of cotangents.
-  gradient_type backward(const std::vector<State>& cotangents) {
+  [[nodiscard]] gradient_type backward(const std::vector<State>& cotangents) {
     return backward(std::span<const State>(cotangents));
   }
 

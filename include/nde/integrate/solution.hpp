@@ -144,12 +144,31 @@ struct solution {
   std::vector<State> ys;                      ///< States at `ts`.
   solve_stats stats;                          ///< Work counters.
   nde::status status = nde::status::success;  ///< Outcome.
-  std::string message;                        ///< Empty on success; otherwise what went wrong.
+  std::string message;             ///< Empty on success (or a note); otherwise what went wrong.
   std::vector<T> step_times;       ///< t0 and every accepted step end, if `record_steps`.
   dense_solution<T, State> dense;  ///< Evaluable solution, if `dense` was requested.
 
   /// \brief True when the solve reached t1 without error.
   [[nodiscard]] bool success() const noexcept { return status == nde::status::success; }
+
+  /// \brief Output `i`, checked: a failed solve has fewer outputs than requested, and indexing
+  /// `ys` past them is undefined behaviour; this says so instead.
+  /// \throws nde::error (the solve's status, or invalid_input) naming the index, the count
+  ///   and, after a failure, the failure's message.
+  [[nodiscard]] const State& at(std::size_t i) const {
+    if (i >= ys.size())
+      throw error(success() ? nde::status::invalid_input : status,
+                  detail::concatenate("output ", i, " requested but the solve has ", ys.size(),
+                                      " outputs", success() ? "" : " (it failed: ",
+                                      success() ? "" : message, success() ? "" : ")"));
+    return ys[i];
+  }
+  /// \brief Throws `nde::error` with the status and message unless the solve succeeded;
+  /// returns the solution for chaining (`auto& ys = model.forward(y0, ts).value().ys`).
+  const solution& value() const {
+    if (!success()) throw error(status, message);
+    return *this;
+  }
 };
 
 }  // namespace nde

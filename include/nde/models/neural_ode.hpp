@@ -125,6 +125,11 @@ class neural_ode {
     return m_result;
   }
 
+  /// \brief `forward`, but throws `nde::error` (its status and message) unless it succeeds.
+  const forward_type& forward_or_throw(const State& y0, std::span<const T> ts) {
+    return forward(y0, ts).value();
+  }
+
   /// \brief The last forward result.
   [[nodiscard]] const forward_type& last_forward() const noexcept { return m_result; }
 
@@ -132,7 +137,7 @@ class neural_ode {
   /// last `forward`). A failed forward pass is reported with its own status and message.
   /// \throws nde::error (invalid_input) on a count or shape mismatch, a NaN/Inf cotangent, or
   ///   parameters changed since `forward`.
-  gradient_type backward(std::span<const State> output_cotangents) {
+  [[nodiscard]] gradient_type backward(std::span<const State> output_cotangents) {
     if (m_failed_forward) {
       gradient_type g;
       g.status = m_result.status;
@@ -153,14 +158,21 @@ class neural_ode {
     return g;
   }
 
+  /// \brief `backward`, but throws `nde::error` (its status and message) unless it succeeds.
+  [[nodiscard]] gradient_type backward_or_throw(std::span<const State> output_cotangents) {
+    gradient_type g = backward(output_cotangents);
+    if (g.status != nde::status::success) throw error(g.status, g.message);
+    return g;
+  }
+
   /// \brief Result of `per_sample_gradients`.
   using batch_result = per_sample_result<State>;
 
   /// \brief Independent solves per sample on `threads` threads (see
   /// `nde::per_sample_gradients` in `models/per_sample.hpp`).
   template <class Loss>
-  batch_result per_sample_gradients(std::span<const State> y0s, std::span<const T> ts, Loss loss,
-                                    unsigned threads = 1) const {
+  [[nodiscard]] batch_result per_sample_gradients(std::span<const State> y0s, std::span<const T> ts,
+                                                  Loss loss, unsigned threads = 1) const {
     return nde::per_sample_gradients(*this, y0s, ts, std::move(loss), threads);
   }
 

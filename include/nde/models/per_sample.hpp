@@ -44,9 +44,10 @@ struct per_sample_result {
 /// for any thread count. The calling thread is one of the workers. An exception from `loss` or
 /// `backward` stops the other workers and is rethrown here.
 template <class Model, state State, time_scalar T, class Loss>
-per_sample_result<State> per_sample_gradients(const Model& model, std::span<const State> y0s,
-                                              std::span<const T> ts, Loss loss,
-                                              unsigned threads = 1) {
+[[nodiscard]] per_sample_result<State> per_sample_gradients(const Model& model,
+                                                            std::span<const State> y0s,
+                                                            std::span<const T> ts, Loss loss,
+                                                            unsigned threads = 1) {
   using scalar = scalar_of_t<State>;
   using gradient_type = typename Model::gradient_type;
   const std::size_t n = y0s.size();

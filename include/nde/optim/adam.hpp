@@ -1,7 +1,8 @@
 /// \file
 /// \brief Adam (Kingma & Ba 2015, arXiv:1412.6980, Algorithm 1) and AdamW
 /// (Loshchilov & Hutter 2019, arXiv:1711.05101, decoupled weight decay) on one flat
-/// parameter vector, with bias correction and optional AMSGrad (Reddi et al. 2018).
+/// parameter vector, with bias correction and optional AMSGrad (Reddi, Kale & Kumar 2018,
+/// "On the convergence of Adam and beyond").
 ///
 /// Both follow PyTorch's `torch.optim.Adam` / `torch.optim.AdamW` formulation:
 /// \f[
@@ -141,6 +142,41 @@ class adam_engine {
   }
   [[nodiscard]] std::int64_t step_count() const noexcept { return m_step_count; }
   [[nodiscard]] std::int64_t skipped_steps() const noexcept { return m_skipped_steps; }
+  [[nodiscard]] Eigen::Index state_size() const noexcept {
+    return 2 + 2 * m_size + (m_amsgrad ? m_size : 0);
+  }
+  void write_state(Eigen::Ref<vector> out) const {
+    if (out.size() != state_size())
+      throw error(status::invalid_input, m_name + "::write_state: the buffer has " +
+                                             std::to_string(out.size()) + " entries, the state " +
+                                             std::to_string(state_size()));
+    out[0] = static_cast<Scalar>(m_step_count);
+    out[1] = static_cast<Scalar>(m_skipped_steps);
+    out.segment(2, m_size) = m_first_moment;
+    out.segment(2 + m_size, m_size) = m_root_second_moment;
+    if (m_amsgrad) out.segment(2 + 2 * m_size, m_size) = m_max_root_second_moment;
+  }
+  void read_state(const Eigen::Ref<const vector>& in) {
+    const auto fail = [&](const std::string& what) {
+      throw error(status::invalid_input, m_name + "::read_state: " + what);
+    };
+    if (in.size() != state_size())
+      fail("the state has " + std::to_string(in.size()) + " entries, this optimiser needs " +
+           std::to_string(state_size()) + " (a different size or amsgrad setting?)");
+    if (!in.allFinite()) fail("the state contains NaN or Inf");
+    const auto count = [&](Scalar x) {
+      if (!(x >= 0) || x != std::floor(x) || x > Scalar(9.0e15)) fail("bad step count");
+      return static_cast<std::int64_t>(x);
+    };
+    const std::int64_t steps = count(in[0]), skipped = count(in[1]);
+    if ((in.segment(2 + m_size, in.size() - 2 - m_size).array() < 0).any())
+      fail("a square-root second moment is negative");
+    m_step_count = steps;
+    m_skipped_steps = skipped;
+    m_first_moment = in.segment(2, m_size);
+    m_root_second_moment = in.segment(2 + m_size, m_size);
+    if (m_amsgrad) m_max_root_second_moment = in.segment(2 + 2 * m_size, m_size);
+  }
   [[nodiscard]] const vector& first_moment() const noexcept { return m_first_moment; }
   [[nodiscard]] vector second_moment() const { return m_root_second_moment.array().square(); }
   [[nodiscard]] const vector& root_second_moment() const noexcept { return m_root_second_moment; }
@@ -172,7 +208,10 @@ class adam_engine {
 /// `status::success`, or `status::non_finite` when it refused a gradient with NaN/Inf (see the
 /// file comment); `learning_rate()`, `set_learning_rate(lr)`, `step_count()`,
 /// `skipped_steps()`, `reset()`, `first_moment()`, `second_moment()` (v, computed from
-/// `root_second_moment()` = √v; it may overflow to Inf where √v does not). The constructor
+/// `root_second_moment()` = √v; it may overflow to Inf where √v does not). For checkpoints,
+/// `state_size()`, `write_state(out)` and `read_state(in)` copy the whole state as one flat
+/// vector: [step count, skipped steps, m, √v, max √v (AMSGrad only)]; `read_state` validates it
+/// (size, finite, counts whole and ≥ 0, √v ≥ 0) and throws `nde::error` otherwise. The constructor
 /// throws `nde::error` (`invalid_input`) for out-of-range hyper-parameters; `step` throws on a
 /// size mismatch.
 template <class Scalar>

@@ -115,6 +115,35 @@ class sgd {
   [[nodiscard]] std::int64_t step_count() const noexcept { return m_step_count; }
   /// \brief Number of calls of `step` refused for a NaN/Inf gradient.
   [[nodiscard]] std::int64_t skipped_steps() const noexcept { return m_skipped_steps; }
+  /// \brief Length of the flat state for checkpoints: [step count, skipped steps, momentum
+  /// buffer (n, or 0 without momentum)].
+  [[nodiscard]] Eigen::Index state_size() const noexcept { return 2 + m_momentum_buffer.size(); }
+  /// \brief Copies the state into `out` (size `state_size()`). \throws nde::error on a size
+  /// mismatch.
+  void write_state(Eigen::Ref<vector> out) const {
+    if (out.size() != state_size())
+      throw error(status::invalid_input, "sgd::write_state: the buffer has " +
+                                             std::to_string(out.size()) + " entries, the state " +
+                                             std::to_string(state_size()));
+    out[0] = static_cast<Scalar>(m_step_count);
+    out[1] = static_cast<Scalar>(m_skipped_steps);
+    out.tail(m_momentum_buffer.size()) = m_momentum_buffer;
+  }
+  /// \brief Restores a state written by `write_state`. \throws nde::error if it has the wrong
+  /// size, a NaN/Inf, or counts that are not whole numbers ≥ 0.
+  void read_state(const Eigen::Ref<const vector>& in) {
+    if (in.size() != state_size())
+      throw error(status::invalid_input,
+                  "sgd::read_state: the state has " + std::to_string(in.size()) +
+                      " entries, this optimiser needs " + std::to_string(state_size()));
+    if (!in.allFinite()) throw error(status::invalid_input, "sgd::read_state: NaN or Inf");
+    for (int k = 0; k < 2; ++k)
+      if (!(in[k] >= 0) || in[k] != std::floor(in[k]) || in[k] > Scalar(9.0e15))
+        throw error(status::invalid_input, "sgd::read_state: bad step count");
+    m_step_count = static_cast<std::int64_t>(in[0]);
+    m_skipped_steps = static_cast<std::int64_t>(in[1]);
+    m_momentum_buffer = in.tail(m_momentum_buffer.size());
+  }
   /// \brief Forgets the momentum buffer and the step counts.
   void reset() {
     m_momentum_buffer.setZero();
