@@ -247,3 +247,39 @@ TEST_CASE("a vjp of the wrong shape during backward gives a status, for every ad
     CHECK_THAT(g.message, Contains("wrote a vjp of size 3x1"));
   }
 }
+
+TEST_CASE("outputs of a failed solve are checked through at() and value()", "[integrate][edge]") {
+  auto f = [](double, const vec& y, vec& dydt) {
+    dydt = y.array().square().matrix();
+  };  // blows up at t = 1
+  const auto sol = nde::solve(f, nde::dopri5{}, 0.0, 2.0, vec(vec::Ones(1)),
+                              {.save_at = nde::save_at::times({0.5, 1.5, 2.0})});
+  REQUIRE_FALSE(sol.success());
+  REQUIRE(sol.ys.size() < 3);
+  CHECK(sol.at(0).size() == 1);
+  try {
+    (void)sol.at(2);
+    FAIL("at(2) did not throw");
+  } catch (const nde::error& e) {
+    CHECK(e.code() == sol.status);
+    CHECK_THAT(e.what(), Contains("output 2 requested") && Contains("it failed"));
+  }
+  CHECK_THROWS_AS(sol.value(), nde::error);
+  const auto ok = nde::solve(f, nde::dopri5{}, 0.0, 0.5, vec(vec::Ones(1)));
+  CHECK_NOTHROW(ok.value());
+  CHECK_THROWS_WITH(ok.at(1), Contains("has 1 outputs"));
+}
+
+TEST_CASE("the model's throwing variants carry the status and message", "[models][edge]") {
+  nde::neural_ode<nde::linear_field<vec>, nde::dopri5, nde::discrete_adjoint, vec> model(
+      nde::linear_field<vec>(2), vec::Zero(4), {}, {.max_steps = 1});
+  const std::vector<double> ts{0.0, 5.0};
+  try {
+    (void)model.forward_or_throw(vec(vec::Ones(2)), ts);
+    FAIL("forward_or_throw did not throw");
+  } catch (const nde::error& e) {
+    CHECK(e.code() == nde::status::max_steps_reached);
+  }
+  CHECK_THROWS_WITH(model.backward_or_throw(std::vector<vec>(2, vec(vec::Zero(2)))),
+                    Contains("forward solve failed"));
+}

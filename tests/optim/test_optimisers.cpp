@@ -399,3 +399,41 @@ TEMPLATE_TEST_CASE("optimisers refuse a NaN or Inf gradient without touching the
     CHECK(pa.allFinite());
   }
 }
+
+TEMPLATE_TEST_CASE("optimiser state round-trips through write_state / read_state", "[optim][state]",
+                   float, double) {
+  for (const bool ams : {false, true}) {
+    nde::optim::adam<TestType> a(3, {.learning_rate = TestType(0.1), .amsgrad = ams});
+    nde::optim::sgd<TestType> s(3, {.learning_rate = TestType(0.1), .momentum = TestType(0.9)});
+    vector<TestType> pa = vector<TestType>::Constant(3, 1), ps = pa;
+    const vector<TestType> g = (vector<TestType>(3) << 0.5, -1, 2).finished();
+    for (int k = 0; k < 3; ++k) {
+      a.step(pa, g);
+      s.step(ps, g);
+    }
+    vector<TestType> state_a(a.state_size()), state_s(s.state_size());
+    a.write_state(state_a);
+    s.write_state(state_s);
+    nde::optim::adam<TestType> a2(3, {.learning_rate = TestType(0.1), .amsgrad = ams});
+    nde::optim::sgd<TestType> s2(3, {.learning_rate = TestType(0.1), .momentum = TestType(0.9)});
+    a2.read_state(state_a);
+    s2.read_state(state_s);
+    vector<TestType> pa2 = pa, ps2 = ps;
+    a.step(pa, g);
+    a2.step(pa2, g);
+    s.step(ps, g);
+    s2.step(ps2, g);
+    CHECK((pa.array() == pa2.array()).all());
+    CHECK((ps.array() == ps2.array()).all());
+    CHECK(a2.step_count() == 4);
+    // Bad states are refused with a message, the optimiser untouched.
+    vector<TestType> bad = state_a;
+    bad[0] = TestType(-1);
+    CHECK_THROWS_WITH(a2.read_state(bad), Catch::Contains("step count"));
+    bad = state_a;
+    bad[bad.size() - 1] = TestType(-1);
+    CHECK_THROWS_WITH(a2.read_state(bad), Catch::Contains("negative"));
+    CHECK_THROWS_WITH(a2.read_state(vector<TestType>(2)), Catch::Contains("entries"));
+    CHECK(a2.step_count() == 4);
+  }
+}
