@@ -1,6 +1,7 @@
 // Measures the three gradient methods on the spiral problem: time, function evaluations,
 // stored states and accuracy against a tight reference. Prints the markdown tables of
-// docs/choosing-a-gradient-method.md and writes <out>/gradient_methods.csv.
+// docs/choosing-a-gradient-method.md and writes <out>/gradient_methods.csv and, when matplotlib
+// is present, <out>/gradient_methods.png. (It measures; it does not train, so it has no fit.)
 //
 //   gradient_methods [--seed 0] [--repeats 5] [--windows 20] [--rtol 1e-6] [--out out/gradient_methods]
 #include <nde/nde.hpp>
@@ -176,6 +177,8 @@ int main(int argc, char** argv) {
         "rtol %.0e, "
         "atol %.0e\nwrote %s\n",
         rtol, rtol * 1e-2, (out / "gradient_methods.csv").string().c_str());
+    if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", out))
+      std::printf("wrote %s/gradient_methods.png\n", out.string().c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gradient_methods: %s\n", e.what());

@@ -14,6 +14,7 @@
 #include <nde/nn/activations.hpp>
 #include <nde/nn/initialisers.hpp>
 #include <nde/nn/mlp.hpp>
+#include <nde/training/fit.hpp>
 
 #include "example_support.hpp"
 
@@ -172,52 +173,25 @@ trained train(const network& net, Eigen::VectorXd theta, const std::vector<traje
                                                         std::move(theta), make_gradient<Gradient>(),
                                                         forward_options<Method>());
   nde::optim::adam<double> optimiser(model.params().size(), {.learning_rate = s.learning_rate});
-  const nde::optim::cosine_schedule<double> schedule{
-      .base = s.learning_rate, .total_steps = s.iters, .minimum = 0.02 * s.learning_rate};
-  const auto all_ts = sample_times();
-  const std::vector<double> ts(all_ts.begin(), all_ts.begin() + s.window);
-  std::mt19937_64 sampler(static_cast<std::uint64_t>(s.seed) * 7919 + data.size());
-  std::vector<batch> cotangents(ts.size(), batch::Zero(2, s.batch_size));
-  std::vector<std::pair<std::size_t, int>> starts(s.batch_size);
-  const double scale = 1.0 / (2.0 * s.batch_size * double(ts.size() - 1));  // mean over entries
-  const examples::stopwatch clock;
+  // The noisy observations on the shared grid; windows of s.window samples.
+  const auto ts = sample_times();
+  std::vector<nde::training::trajectory<state>> observed;
+  for (const auto& tr : data) observed.push_back({ts, tr.observed});
+  const nde::training::window_sampler<batch, state> windows(
+      observed, static_cast<std::size_t>(s.window), static_cast<std::size_t>(s.batch_size),
+      static_cast<std::uint64_t>(s.seed) * 7919 + data.size());
+  const auto fitted = nde::training::fit(
+      model, optimiser, windows, nde::training::trajectory_loss{},
+      {.iterations = s.iters,
+       .learning_rate =
+           nde::optim::cosine_schedule<double>{
+               .base = s.learning_rate, .total_steps = s.iters, .minimum = 0.02 * s.learning_rate},
+       .report_every = s.report_every,
+       .name =
+           "  " + std::string(Model::name) + " " + std::to_string(data.size()) + " trajectories"});
+  if (!fitted.success()) throw std::runtime_error(std::string(Model::name) + ": " + fitted.message);
   trained result;
-  for (int it = 1; it <= s.iters; ++it) {
-    batch y0(2, s.batch_size);
-    for (int b = 0; b < s.batch_size; ++b) {
-      const auto which =
-          static_cast<std::size_t>(nde::nn::uniform_01(sampler) * double(data.size()));
-      const int start = static_cast<int>(nde::nn::uniform_01(sampler) * (samples - s.window + 1));
-      starts[b] = {which, start};
-      y0.col(b) = data[which].observed[start];
-    }
-    const auto& fr = model.forward(y0, ts);
-    if (fr.status != nde::status::success)
-      throw std::runtime_error(std::string(Model::name) + ": forward failed at iteration " +
-                               std::to_string(it) + ": " + fr.message);
-    double loss = 0;
-    for (std::size_t i = 1; i < ts.size(); ++i)
-      for (int b = 0; b < s.batch_size; ++b) {
-        const state r = fr.ys[i].col(b) - data[starts[b].first].observed[starts[b].second + i];
-        loss += scale * r.squaredNorm();
-        cotangents[i].col(b) = 2 * scale * r;
-      }
-    const auto g = model.backward(std::span<const batch>(cotangents));
-    if (g.status != nde::status::success)
-      throw std::runtime_error(std::string(Model::name) + ": backward failed at iteration " +
-                               std::to_string(it) + ": " + g.message);
-    optimiser.set_learning_rate(schedule(it - 1));
-    optimiser.step(model.params(), g.params);
-    result.loss.push_back(loss);
-    if (it % s.report_every == 0 || it == s.iters) {
-      std::printf(
-          "  %-6s %2zu trajectories | iter %5d | batch loss %.6f | NFE fwd %4zu bwd %4zu | %.1f "
-          "s\n",
-          Model::name, data.size(), it, loss, g.stats.forward_rhs_evals,
-          g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
-      std::fflush(stdout);
-    }
-  }
+  result.loss = fitted.losses;
   result.params = model.params();
   result.test_error = test_error<Method, Model>(net, result.params, tests);
   return result;

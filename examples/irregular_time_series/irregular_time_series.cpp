@@ -14,6 +14,7 @@
 #include <nde/nn/activations.hpp>
 #include <nde/nn/initialisers.hpp>
 #include <nde/nn/mlp.hpp>
+#include <nde/training/fit.hpp>
 
 #include "example_support.hpp"
 
@@ -128,49 +129,53 @@ fit_result fit(const char* name, Field field, Eigen::VectorXd theta, const obser
                                                      .total_steps = std::max(1, s.iters),
                                                      .minimum = 0.01 * s.learning_rate};
   const std::size_t total = obs.y.size();
-  std::vector<state> cotangents(obs.t.size(), state::Zero());
-  const examples::stopwatch clock;
   fit_result result;
 
-  auto mse = [&](std::size_t count, bool with_cotangents) {
-    const auto& fr = model.forward(y0, std::span<const double>(obs.t.data(), count + 1));
-    if (fr.status != nde::status::success)
-      throw std::runtime_error(std::string(name) + ": forward failed: " + fr.message);
-    double loss = 0;
-    const double scale = 1.0 / (2.0 * double(count));
-    for (std::size_t i = 0; i < count; ++i) {
-      const state r = fr.ys[i + 1] - obs.y[i];
-      loss += scale * r.squaredNorm();
-      if (with_cotangents) cotangents[i + 1] = 2 * scale * r;
-    }
-    return loss;
+  // The first `count` observations from the current (learned) initial state.
+  auto prefix = [&](std::size_t count) {
+    nde::training::batch<state> b{
+        y0, std::vector<double>(obs.t.begin(), obs.t.begin() + count + 1), {y0}};
+    b.targets.insert(b.targets.end(), obs.y.begin(), obs.y.begin() + count);
+    return b;
   };
-
-  for (int it = 1; it <= s.iters; ++it) {
-    const double progress = std::min(1.0, 2.0 * it / std::max(1, s.iters));
+  // The horizon grows from T/4 to T over the first half of training.
+  auto curriculum = [&](std::int64_t step) {
+    const double progress = std::min(1.0, 2.0 * double(step + 1) / std::max(1, s.iters));
     const double horizon = s.t_train * (0.25 + 0.75 * progress);
     const auto count = std::max<std::size_t>(
         std::min<std::size_t>(4, total),
         static_cast<std::size_t>(std::upper_bound(obs.t.begin() + 1, obs.t.end(), horizon) -
                                  obs.t.begin() - 1));
-    const double loss = mse(count, true);
-    const auto g = model.backward(std::span<const state>(cotangents.data(), count + 1));
-    if (g.status != nde::status::success)
-      throw std::runtime_error(std::string(name) + ": backward failed: " + g.message);
-    optimiser.set_learning_rate(schedule(it - 1));
-    y0_optimiser.set_learning_rate(schedule(it - 1));
-    optimiser.step(model.params(), g.params);
-    y0_optimiser.step(y0, g.y0);
-    if (it % 10 == 0 || it == s.iters) result.loss.push_back(mse(total, false));
-    if (it % s.report_every == 0 || it == s.iters) {
-      std::printf(
-          "%-10s iter %5d | horizon %5.2f | window loss %.5f | all-data loss %.5f | NFE fwd %4zu "
-          "bwd %4zu | %.1f s\n",
-          name, it, horizon, loss, result.loss.back(), g.stats.forward_rhs_evals,
-          g.stats.backward_rhs_evals + g.stats.backward_vjp_evals, clock.seconds());
-      std::fflush(stdout);
-    }
-  }
+    return prefix(count);
+  };
+  const nde::training::trajectory_loss mse{};
+  auto all_data_loss = [&] {
+    const auto b = prefix(total);
+    const auto& fr = model.forward(b.y0, b.ts);
+    if (!fr.success()) throw std::runtime_error(std::string(name) + ": " + fr.message);
+    std::vector<state> unused;
+    return mse(std::span<const state>(fr.ys), b, unused);
+  };
+  std::int64_t step = 0;
+  const auto fitted =
+      nde::training::fit(model, optimiser, curriculum, mse,
+                         {.iterations = s.iters,
+                          .learning_rate = schedule,
+                          .report_every = s.report_every,
+                          .name = name,
+                          .evaluate = all_data_loss,
+                          .evaluate_every = 10,
+                          .callback =
+                              [&](const nde::training::fit_progress& p) {
+                                if (p.iteration % 10 == 0) result.loss.push_back(p.validation);
+                                return true;
+                              }},
+                         // y(0) is learned too (the first observation is noisy): Adam on dL/dy0.
+                         [&](const auto& g) {
+                           y0_optimiser.set_learning_rate(schedule(step++));
+                           y0_optimiser.step(y0, g.y0);
+                         });
+  if (!fitted.success()) throw std::runtime_error(std::string(name) + ": " + fitted.message);
   result.params = model.params();
   result.y0 = y0;
   return result;

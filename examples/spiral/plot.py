@@ -21,7 +21,7 @@ traj = read(out / "trajectory.csv")
 field = read(out / "field.csv")
 loss = read(out / "loss.csv")
 
-fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
+fig, axes = plt.subplots(1, 5, figsize=(25, 4.6))
 ax = axes[0]
 ax.plot(traj["t"], traj["y1"], "g-", label="true y1")
 ax.plot(traj["t"], traj["y2"], "b-", label="true y2")
@@ -41,15 +41,19 @@ ax.set_xlim(-2, 2)
 ax.set_ylim(-2, 2)
 ax.legend(fontsize=8)
 
-ax = axes[2]
-ax.quiver(field["y1"], field["y2"], field["true_u"], field["true_v"], color="0.6", label="true")
-ax.quiver(field["y1"], field["y2"], field["learned_u"], field["learned_v"], color="b", label="learned")
-ax.set_title("Vector field")
-ax.set_xlim(-2.1, 2.1)
-ax.set_ylim(-2.1, 2.1)
-ax.legend(fontsize=8, loc="upper right")
+# The two fields side by side on one scale: overlaid, the learned arrows hid the true ones.
+scale = max(max(abs(u) for u in field["true_u"] + field["true_v"]), 1e-12) * 12
+for ax, (key, colour, title) in zip(
+        axes[2:4], [("true", "k", "True vector field"), ("learned", "b", "Learned vector field")]):
+    ax.quiver(field["y1"], field["y2"], field[key + "_u"], field[key + "_v"], color=colour,
+              scale=scale)
+    ax.plot(traj["y1"], traj["y2"], "g-", lw=0.8, alpha=0.5, label="true trajectory")
+    ax.set_title(title)
+    ax.set_xlim(-2.1, 2.1)
+    ax.set_ylim(-2.1, 2.1)
+    ax.legend(fontsize=8, loc="upper right")
 
-ax = axes[3]
+ax = axes[4]
 ax.semilogy(loss["iter"], loss["test_loss"], "k-")
 ax.set_title("Test loss (mean |error|)")
 ax.set_xlabel("iteration")

@@ -13,6 +13,7 @@
 #include <nde/nn/activations.hpp>
 #include <nde/nn/linear.hpp>
 #include <nde/nn/sequential.hpp>
+#include <nde/training/fit.hpp>
 
 #include "example_support.hpp"
 #include "spiral_network.hpp"
@@ -94,24 +95,10 @@ int train(const settings& s) {
     gradient.controller = {.rtol = 1e-7, .atol = 1e-9};
   model_type model(field(net, s.batch_size), theta, gradient, options);
   nde::optim::adam<double> optimiser(theta.size(), {.learning_rate = s.learning_rate});
-  // Cosine decay to 1% of the rate over the run: the mean-absolute-error steps of Adam keep
-  // the test loss jumping at a constant rate; the decay lets it settle.
-  const nde::optim::cosine_schedule<double> schedule{.base = s.learning_rate,
-                                                     .total_steps = std::max(1, s.iters),
-                                                     .minimum = 0.01 * s.learning_rate};
-
-  std::vector<double> batch_t(data.t.begin(), data.t.begin() + s.batch_time);
-  std::uniform_int_distribution<int> pick(0, static_cast<int>(data.t.size()) - s.batch_time - 1);
-  std::mt19937 sampler(static_cast<unsigned>(s.seed) + 1);
-
-  std::vector<double> loss_iter, loss_value, nfe_forward, nfe_backward, elapsed;
-  const examples::stopwatch clock;
-  std::vector<batch> cotangents(batch_t.size(), batch::Zero(2, s.batch_size));
-  const double scale = 1.0 / (2.0 * s.batch_size * s.batch_time);  // mean over every entry
 
   auto test_loss = [&](std::vector<state>* prediction) {
-    nde::neural_ode<nde::network_field<network, state>, Method, nde::discrete_adjoint, state>
-        single(nde::network_field<network, state>(net), model.params(), {}, options);
+    nde::neural_ode<nde::network_field<network, state>, Method, nde::inference, state> single(
+        nde::network_field<network, state>(net), model.params(), {}, options);
     const auto& fr = single.forward(data.y.front(), data.t);
     if (fr.status != nde::status::success) throw nde::error(fr.status, fr.message);
     double l = 0;
@@ -120,48 +107,39 @@ int train(const settings& s) {
     return l / (2.0 * double(data.t.size()));
   };
 
-  for (int it = 1; it <= s.iters; ++it) {
-    batch y0(2, s.batch_size);
-    std::vector<int> starts(s.batch_size);
-    for (int b = 0; b < s.batch_size; ++b) {
-      starts[b] = pick(sampler);
-      y0.col(b) = data.y[starts[b]];
-    }
-    const auto& fr = model.forward(y0, batch_t);
-    if (fr.status != nde::status::success) {
-      std::fprintf(stderr, "forward failed at iteration %d: %s\n", it, fr.message.c_str());
-      return 1;
-    }
-    double loss = 0;
-    for (std::size_t i = 0; i < batch_t.size(); ++i)
-      for (int b = 0; b < s.batch_size; ++b) {
-        const state r = fr.ys[i].col(b) - data.y[starts[b] + i];
-        loss += r.cwiseAbs().sum();
-        cotangents[i].col(b) =
-            r.unaryExpr([&](double x) { return x > 0 ? scale : (x < 0 ? -scale : 0.0); });
-      }
-    loss *= scale;
-    const auto g = model.backward(std::span<const batch>(cotangents));
-    if (g.status != nde::status::success) {
-      std::fprintf(stderr, "backward failed at iteration %d: %s\n", it, g.message.c_str());
-      return 1;
-    }
-    optimiser.set_learning_rate(schedule(it - 1));
-    optimiser.step(model.params(), g.params);
-    if (it % s.test_every == 0 || it == s.iters) {
-      const double test = test_loss(nullptr);
-      loss_iter.push_back(it);
-      loss_value.push_back(test);
-      nfe_forward.push_back(double(g.stats.forward_rhs_evals));
-      nfe_backward.push_back(double(g.stats.backward_rhs_evals + g.stats.backward_vjp_evals));
-      elapsed.push_back(clock.seconds());
-      std::printf(
-          "iter %5d | batch loss %.6f | test loss %.6f | NFE forward %4zu backward %4zu (vjp %zu) "
-          "| %.1f s\n",
-          it, loss, test, g.stats.forward_rhs_evals, g.stats.backward_rhs_evals,
-          g.stats.backward_vjp_evals, clock.seconds());
-      std::fflush(stdout);
-    }
+  // Random windows of batch_time points (torchdiffeq's get_batch), the mean absolute error,
+  // and a cosine decay to 1% of the rate: the MAE steps of Adam keep the test loss jumping at
+  // a constant rate; the decay lets it settle.
+  const nde::training::trajectory<state> trajectory{data.t, data.y};
+  const nde::training::window_sampler<batch, state> windows(
+      std::span(&trajectory, 1), static_cast<std::size_t>(s.batch_time),
+      static_cast<std::size_t>(s.batch_size), static_cast<std::uint64_t>(s.seed) + 1);
+  std::vector<double> loss_iter, loss_value, nfe_forward, nfe_backward, elapsed;
+  const auto fitted = nde::training::fit(
+      model, optimiser, windows,
+      nde::training::trajectory_loss{.kind = nde::training::loss_kind::mae},
+      {.iterations = s.iters,
+       .learning_rate = nde::optim::cosine_schedule<double>{.base = s.learning_rate,
+                                                            .total_steps = std::max(1, s.iters),
+                                                            .minimum = 0.01 * s.learning_rate},
+       .report_every = s.test_every,
+       .name = "spiral",
+       .evaluate = [&] { return test_loss(nullptr); },
+       .evaluate_every = s.test_every,
+       .callback =
+           [&](const nde::training::fit_progress& p) {
+             if (p.iteration % s.test_every == 0 || p.iteration == s.iters) {
+               loss_iter.push_back(double(p.iteration));
+               loss_value.push_back(p.validation);
+               nfe_forward.push_back(double(p.forward_evaluations));
+               nfe_backward.push_back(double(p.backward_evaluations));
+               elapsed.push_back(p.seconds);
+             }
+             return true;
+           }});
+  if (!fitted.success()) {
+    std::fprintf(stderr, "%s\n", fitted.message.c_str());
+    return 1;
   }
 
   std::filesystem::create_directories(s.out);
@@ -201,7 +179,8 @@ int train(const settings& s) {
                       {gx, gy, lu, lv, tu, tv});
   std::printf("final test loss (mean |error| over the 1000-point trajectory): %.6f\n", final_test);
   std::printf("wrote %s/{trajectory,loss,field}.csv and params.ndep\n", s.out.string().c_str());
-  std::printf("result: final_test_loss=%.6f\n", final_test);
+  std::printf("result: test_loss=%.6f iterations=%lld seconds=%.2f\n", final_test,
+              static_cast<long long>(fitted.iterations), fitted.seconds);
   if (examples::run_plot_script(std::filesystem::path(NDE_EXAMPLE_DIR) / "plot.py", s.out))
     std::printf("wrote %s/spiral.png\n", s.out.string().c_str());
   return 0;
