@@ -1,6 +1,7 @@
 /// \file
 /// \brief Reads NumPy `.npy` arrays of `float32`/`float64` (format versions 1.0, 2.0
-/// and 3.0; C or Fortran order; little- or big-endian).
+/// and 3.0; C or Fortran order; little- or big-endian) and writes them (`<f4`/`<f8`, version
+/// 1.0, Fortran or C order: see \ref nde::io::npy_order).
 ///
 /// Format (NumPy Enhancement Proposal 1, "A Simple File Format for NumPy Arrays", and
 /// `numpy/lib/format.py`): the 6 bytes `\x93NUMPY`; major and minor version bytes;
@@ -32,12 +33,15 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace nde::io {
@@ -376,6 +380,200 @@ npy_array<Scalar> load_npy(const std::filesystem::path& path) {
   npy_array<Scalar> result;
   read_npy(path, result).throw_if_error("cannot load '" + path.string() + "'");
   return result;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Writing
+
+/// \brief Order of the data a `.npy` writer emits (rank >= 2 only: a rank-0 or rank-1 array is
+/// the same in both orders and is written with `'fortran_order': False`, as NumPy does).
+///
+/// Either way NumPy reads back **the same array**: element `(i, j)` of the Eigen matrix is
+/// `a[i, j]` of the loaded array; only the byte order of the data (and the header flag) differ.
+enum class npy_order : std::uint8_t {
+  fortran,  ///< Column-major data, `'fortran_order': True`: nde's own order, copied as is.
+  c,        ///< Row-major data, `'fortran_order': False` (NumPy's default): transposed on write.
+};
+
+/// \brief Options of the `.npy` writers.
+struct npy_write_options {
+  npy_order order = npy_order::fortran;  ///< Data order of arrays of rank >= 2.
+};
+
+namespace detail {
+
+/// The NEP 1 header dict NumPy writes, e.g. `{'descr': '<f8', 'fortran_order': True, 'shape':
+/// (2, 3), }` (a 1-tuple keeps its comma: `(3,)`).
+inline std::string npy_dict(std::string_view descr, bool fortran_order,
+                            std::span<const std::int64_t> shape) {
+  std::string text = "{'descr': '" + std::string(descr) +
+                     "', 'fortran_order': " + (fortran_order ? "True" : "False") + ", 'shape': (";
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    text += (d == 0 ? "" : ", ") + std::to_string(shape[d]);
+  text += shape.size() == 1 ? ",), }" : "), }";
+  return text;
+}
+
+/// Encodes `count` column-major values of shape `shape` as a `.npy` file (version 1.0, or 2.0 for
+/// a header over 65535 bytes; the header is space-padded so the data start at a multiple of 64).
+template <class Scalar>
+io_status encode_npy_values(std::span<const std::int64_t> shape, const Scalar* values,
+                            std::size_t count, npy_order order, std::vector<std::uint8_t>& out) {
+  constexpr scalar_type type = scalar_type_of<Scalar>();
+  if (shape.size() > npy_max_rank)
+    return io_status::failure("cannot encode .npy: rank " + std::to_string(shape.size()) +
+                              " exceeds 64");
+  const std::vector<std::int64_t> dims(shape.begin(), shape.end());
+  const auto elements = checked_size(shape);
+  if (!elements)
+    return io_status::failure("cannot encode .npy: invalid shape " + shape_string(dims) +
+                              " (a negative dimension, or a product past 2^63)");
+  if (static_cast<std::uint64_t>(*elements) != count)
+    return io_status::failure("cannot encode .npy: shape " + shape_string(dims) + " holds " +
+                              std::to_string(*elements) + " values, " + std::to_string(count) +
+                              " were given");
+  const bool fortran = order == npy_order::fortran && shape.size() >= 2;
+  std::string header = npy_dict(type == scalar_type::float32 ? "<f4" : "<f8", fortran, shape);
+  const bool version1 = header.size() + 1 + 63 <= 0xFFFF;
+  const std::size_t prefix = version1 ? 10 : 12;
+  header.append((64 - (prefix + header.size() + 1) % 64) % 64, ' ');
+  header += '\n';
+  const auto data_bytes = checked_mul<std::uint64_t>(count, sizeof(Scalar));
+  const auto total =
+      data_bytes ? checked_add<std::uint64_t>(*data_bytes, prefix + header.size()) : data_bytes;
+  if (!total || *total > std::numeric_limits<std::size_t>::max())
+    return io_status::failure("cannot encode .npy: " + std::to_string(count) +
+                              " values are too many to be encoded here");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(*total));
+  byte_writer writer(bytes);
+  writer.put_bytes(std::array<std::uint8_t, 6>{0x93, 'N', 'U', 'M', 'P', 'Y'});
+  writer.put(static_cast<std::uint8_t>(version1 ? 1 : 2));
+  writer.put(std::uint8_t{0});
+  if (version1)
+    writer.put(static_cast<std::uint16_t>(header.size()));
+  else
+    writer.put(static_cast<std::uint32_t>(header.size()));
+  writer.put_text(header);
+  using bits = bits_of<Scalar>;
+  if (count > 0) {
+    if (fortran || shape.size() <= 1) {
+      for (std::size_t k = 0; k < count; ++k) writer.put(std::bit_cast<bits>(values[k]));
+    } else {
+      // C order: walk the file order (last index fastest) and fetch each item from its
+      // column-major position (the inverse of convert_npy_data). count > 0, so every
+      // stride fits (checked_size bounded the product).
+      const std::size_t rank = shape.size();
+      std::vector<std::int64_t> index(rank, 0), stride(rank, 1);
+      for (std::size_t d = 1; d < rank; ++d) stride[d] = stride[d - 1] * shape[d - 1];
+      std::int64_t source = 0;
+      for (std::size_t k = 0; k < count; ++k) {
+        writer.put(std::bit_cast<bits>(values[source]));
+        for (std::size_t d = rank; d-- > 0;) {
+          source += stride[d];
+          if (++index[d] < shape[d]) break;
+          source -= stride[d] * shape[d];
+          index[d] = 0;
+        }
+      }
+    }
+  }
+  if (!writer.complete())
+    return io_status::failure("cannot encode .npy: internal size mismatch (a bug)");
+  out = std::move(bytes);
+  return {};
+}
+
+/// Replaces `path` by `bytes` atomically (detail/file.hpp), as a status instead of an exception.
+inline io_status write_file_status(const std::filesystem::path& path,
+                                   std::span<const std::uint8_t> bytes) {
+  return without_exceptions([&]() -> io_status {
+    try {
+      atomic_write_file(path, bytes);
+      return {};
+    } catch (const error& e) {
+      // what() is "<code>: cannot save '<path>': <cause>"; keep the part after the code.
+      const std::string what = e.what();
+      const std::string code = std::string(to_string(e.code())) + ": ";
+      return io_status{e.code(), what.rfind(code, 0) == 0 ? what.substr(code.size()) : what};
+    }
+  });
+}
+
+}  // namespace detail
+
+/// \brief Encodes `values` (column-major, `prod(shape)` of them) as a `.npy` file in memory
+/// (never throws: bad input and failed allocations are statuses).
+///
+/// The dtype is the scalar's (`<f4` for `float`, `<f8` for `double`, little-endian on every
+/// host); `options.order` picks the data order (see \ref nde::io::npy_order). NumPy's
+/// `np.load` returns the array whose element `(i0, i1, ...)` is `values[i0 + d0*(i1 + ...)]`.
+/// \return success, or `invalid_input` for a negative dimension, a rank over 64, or a value
+/// count that does not match the shape. `out` is only written on success.
+template <class Scalar>
+io_status encode_npy(std::span<const std::int64_t> shape, std::span<const Scalar> values,
+                     std::vector<std::uint8_t>& out, const npy_write_options& options = {}) {
+  return detail::without_exceptions([&]() -> io_status {
+    return detail::encode_npy_values(shape, values.data(), values.size(), options.order, out);
+  });
+}
+
+/// \brief Encodes an \ref nde::io::npy_array (its shape and column-major values; the
+/// `stored_type` and `fortran_order` fields are ignored: the dtype is `Scalar`'s).
+template <class Scalar>
+io_status encode_npy(const npy_array<Scalar>& array, std::vector<std::uint8_t>& out,
+                     const npy_write_options& options = {}) {
+  return encode_npy<Scalar>(
+      array.shape,
+      std::span<const Scalar>(array.values.data(), static_cast<std::size_t>(array.values.size())),
+      out, options);
+}
+
+/// \brief Encodes an Eigen matrix or vector: shape `(rows,)` when `Derived` is a column vector at
+/// compile time (`VectorXd`, `segment`, ...), else `(rows, cols)`; element `(i, j)` is `a[i, j]`
+/// in NumPy, whatever the storage order of `Derived`.
+template <class Derived>
+requires std::is_base_of_v<Eigen::EigenBase<Derived>, Derived> io_status
+encode_npy(const Eigen::MatrixBase<Derived>& matrix, std::vector<std::uint8_t>& out,
+           const npy_write_options& options = {}) {
+  using Scalar = typename Derived::Scalar;
+  return detail::without_exceptions([&]() -> io_status {
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic> plain = matrix;  // column-major
+    std::vector<std::int64_t> shape = {static_cast<std::int64_t>(plain.rows())};
+    if constexpr (Derived::ColsAtCompileTime != 1) shape.push_back(plain.cols());
+    return detail::encode_npy_values(std::span<const std::int64_t>(shape), plain.data(),
+                                     static_cast<std::size_t>(plain.size()), options.order, out);
+  });
+}
+
+/// \brief Throwing form of \ref nde::io::encode_npy() for an Eigen matrix or vector.
+/// \throws nde::error (`invalid_input`) with the encoder's message.
+template <class Derived>
+requires std::is_base_of_v<Eigen::EigenBase<Derived>, Derived> std::vector<std::uint8_t> encode_npy(
+    const Eigen::MatrixBase<Derived>& matrix, const npy_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  encode_npy(matrix, bytes, options).throw_if_error("cannot encode .npy data");
+  return bytes;
+}
+
+/// \brief Writes a `.npy` file atomically (non-throwing; `Array` is an Eigen matrix/vector or an
+/// \ref nde::io::npy_array). A failed save leaves the previous file, if any, intact.
+template <class Array>
+io_status write_npy(const std::filesystem::path& path, const Array& array,
+                    const npy_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  if (auto encoded = encode_npy(array, bytes, options); !encoded) return encoded;
+  return detail::write_file_status(path, bytes);
+}
+
+/// \brief Saves a `.npy` file atomically (see \ref nde::io::write_npy()).
+/// \throws nde::error (`invalid_input`) naming the file and the problem.
+template <class Array>
+void save_npy(const std::filesystem::path& path, const Array& array,
+              const npy_write_options& options = {}) {
+  const auto written = write_npy(path, array, options);
+  if (!written && written.message.rfind("cannot save", 0) == 0)
+    throw error(written.code, written.message);
+  written.throw_if_error("cannot save '" + path.string() + "'");
 }
 
 }  // namespace nde::io

@@ -1,17 +1,20 @@
 /// \file
-/// \brief Reads uncompressed NumPy `.npz` archives (`np.savez`, not
-/// `np.savez_compressed`) and fills a flat parameter vector from one, checking every
-/// shape against a `nde::parameter_layout`.
+/// \brief Reads and writes NumPy `.npz` archives (`np.savez`; `np.savez_compressed` too when nde
+/// is built with zlib, `NDE_HAVE_ZLIB=1`), and fills a flat parameter vector from one, checking
+/// every shape against a `nde::parameter_layout` (or writes one member per block).
 ///
 /// An `.npz` is a ZIP archive of `.npy` members. The ZIP structures are parsed here
 /// directly (PKWARE APPNOTE.TXT 6.3: end of central directory record, 4.3.16; ZIP64
 /// end record and locator, 4.3.14-15; central directory headers, 4.3.12; local file
 /// headers, 4.3.7; ZIP64 extended information extra field, 4.5.3). Sizes, CRC and
 /// offsets come from the central directory (NumPy writes members with
-/// `force_zip64=True`, so local headers may carry 0xFFFFFFFF placeholders). Only
-/// STORED members (method 0) are accepted; each member's CRC-32 is verified.
-/// Deflated members are rejected with a message saying so; encrypted members,
-/// multi-disk archives and ranges outside the archive are rejected too.
+/// `force_zip64=True`, so local headers may carry 0xFFFFFFFF placeholders). STORED members
+/// (method 0) are always accepted; deflated members (method 8) when nde is built with zlib,
+/// else they are rejected with a message saying so. A deflated member is inflated into exactly
+/// the size its headers declare (after checking that deflate can expand that far), never more,
+/// so a zip bomb gives a status, not an exhausted memory. Each member's CRC-32 is verified;
+/// encrypted members, other methods, multi-disk archives and ranges outside the archive are
+/// rejected.
 ///
 /// ## From PyTorch
 ///
@@ -29,7 +32,9 @@
 #include "nde/core/parameter_layout.hpp"
 #include "nde/io/common.hpp"
 #include "nde/io/detail/bytes.hpp"
+#include "nde/io/detail/deflate.hpp"
 #include "nde/io/detail/file.hpp"
+#include "nde/io/detail/zip_write.hpp"
 #include "nde/io/npy.hpp"
 
 #include <Eigen/Core>
@@ -42,6 +47,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace nde::io {
@@ -65,7 +72,10 @@ namespace detail {
 struct zip_member {
   std::string name;
   std::uint64_t data_offset = 0;
-  std::uint64_t size = 0;
+  std::uint64_t size = 0;             ///< Uncompressed size.
+  std::uint64_t compressed_size = 0;  ///< Bytes at data_offset (== size when STORED).
+  std::uint16_t method = 0;           ///< 0 STORED, 8 deflate.
+  std::uint32_t crc = 0;              ///< CRC-32 of the uncompressed data.
 };
 
 inline constexpr std::uint32_t zip_end_signature = 0x06054b50;
@@ -109,9 +119,20 @@ inline io_status read_npz_file(const std::filesystem::path& path,
       bytes);
 }
 
-/// Lists the STORED members of a ZIP archive, checking every structure and CRC.
-inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
-                                 std::vector<zip_member>& members) {
+/// Checks the CRC-32 of a member's uncompressed bytes.
+inline io_status check_member_crc(const zip_member& member, std::span<const std::uint8_t> data) {
+  const auto actual = crc32(data);
+  if (actual != member.crc)
+    return io_status::failure("checksum mismatch: zip entry '" + member.name.substr(0, 128) +
+                              "' has CRC-32 " + hex32(actual) + ", the directory says " +
+                              hex32(member.crc));
+  return {};
+}
+
+/// Lists the STORED and deflated members of a ZIP archive, checking every structure, and the
+/// CRC of the STORED members (a deflated member's CRC is checked once it is inflated, by
+/// \ref member_data).
+inline io_status read_zip(std::span<const std::uint8_t> bytes, std::vector<zip_member>& members) {
   const auto fail = [](const std::string& what) { return io_status::failure(what); };
   const std::size_t size = bytes.size();
   if (size < 22) return fail("not a zip archive: " + std::to_string(size) + " bytes, too short");
@@ -211,12 +232,15 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
         return fail("corrupted zip: " + label + " has a short ZIP64 extra field");
     }
     if (flags & 0x1) return fail(label + " is encrypted; encrypted archives are not supported");
-    if (method != 0)
-      return fail(label + " is compressed (method " + std::to_string(method) +
-                  (method == 8 ? ", deflate" : "") +
-                  "); only uncompressed (STORED) .npz files are supported: save with np.savez, not "
+    if (method == 8 && !have_zlib)
+      return fail(label +
+                  " is compressed (method 8, deflate): compressed .npz members need nde built "
+                  "with zlib (NDE_WITH_ZLIB), or save with np.savez instead of "
                   "np.savez_compressed");
-    if (compressed != uncompressed)
+    if (method != 0 && method != 8)
+      return fail(label + " uses compression method " + std::to_string(method) +
+                  "; only STORED (0) and deflate (8) are supported");
+    if (method == 0 && compressed != uncompressed)
       return fail("corrupted zip: " + label +
                   " is STORED but its compressed and uncompressed sizes differ");
     // Local header: 30 fixed bytes, then its own name and extra field, then the data.
@@ -244,21 +268,59 @@ inline io_status read_stored_zip(std::span<const std::uint8_t> bytes,
     if (local_method != method || (!deferred && (local_crc != crc || !sizes_agree)))
       return fail("corrupted zip: " + label + "'s local and central headers disagree");
     const std::uint64_t data = local + 30 + local_name_length + local_extra_length;
-    if (data > directory_offset || uncompressed > directory_offset - data)
-      return fail("corrupted zip: " + label + "'s data (" + std::to_string(uncompressed) +
+    if (data > directory_offset || compressed > directory_offset - data)
+      return fail("corrupted zip: " + label + "'s data (" + std::to_string(compressed) +
                   " bytes at offset " + std::to_string(data) +
                   ") runs past the end of the archive data");
+    // A deflated member may not claim more than deflate can expand to: checked here, before
+    // any member is inflated (and so before anything is allocated for it).
+    if (method == 8 && uncompressed > deflate_max_ratio * (compressed + 1))
+      return fail("corrupted zip: " + label + " declares " + std::to_string(uncompressed) +
+                  " bytes from " + std::to_string(compressed) +
+                  " compressed bytes, more than deflate can expand to");
     member.data_offset = data;
     member.size = uncompressed;
-    const auto actual = crc32(
-        bytes.subspan(static_cast<std::size_t>(data), static_cast<std::size_t>(uncompressed)));
-    if (actual != crc)
-      return fail("checksum mismatch: " + label + " has CRC-32 " + hex32(actual) +
-                  ", the directory says " + hex32(crc));
+    member.compressed_size = compressed;
+    member.method = method;
+    member.crc = crc;
+    if (method == 0) {
+      if (auto checked = check_member_crc(
+              member,
+              bytes.subspan(static_cast<std::size_t>(data), static_cast<std::size_t>(compressed)));
+          !checked)
+        return checked;
+    }
     found.push_back(std::move(member));
   }
   members = std::move(found);
   return {};
+}
+
+/// The uncompressed bytes of `member`: a view into `archive` when STORED, else inflated into
+/// `inflated` (exactly the size the headers declare, never more) and checked against the CRC.
+inline io_status member_data(std::span<const std::uint8_t> archive, const zip_member& member,
+                             std::vector<std::uint8_t>& inflated,
+                             std::span<const std::uint8_t>& data) {
+  const auto stored = archive.subspan(static_cast<std::size_t>(member.data_offset),
+                                      static_cast<std::size_t>(member.compressed_size));
+  if (member.method == 0) {
+    data = stored;
+    return {};
+  }
+#if NDE_IO_ZLIB
+  if (auto inflated_ok = inflate_raw(stored, member.size,
+                                     "zip entry '" + member.name.substr(0, 128) + "'", inflated);
+      !inflated_ok)
+    return inflated_ok;
+  if (auto checked = check_member_crc(member, inflated); !checked) return checked;
+  data = inflated;
+  return {};
+#else
+  static_cast<void>(inflated);
+  return io_status::failure("zip entry '" + member.name.substr(0, 128) +
+                            "' is compressed: compressed .npz members need nde built with zlib "
+                            "(NDE_WITH_ZLIB)");
+#endif
 }
 
 }  // namespace detail
@@ -271,15 +333,16 @@ template <class Scalar>
 io_status decode_npz(std::span<const std::uint8_t> bytes, npz_arrays<Scalar>& out) {
   return detail::without_exceptions([&]() -> io_status {
     std::vector<detail::zip_member> members;
-    if (auto listed = detail::read_stored_zip(bytes, members); !listed) return listed;
+    if (auto listed = detail::read_zip(bytes, members); !listed) return listed;
     npz_arrays<Scalar> arrays;
     for (const auto& member : members) {
       std::string key = member.name;
       if (key.size() >= 4 && key.compare(key.size() - 4, 4, ".npy") == 0)
         key.resize(key.size() - 4);
       npy_array<Scalar> array;
-      const auto data = bytes.subspan(static_cast<std::size_t>(member.data_offset),
-                                      static_cast<std::size_t>(member.size));
+      std::vector<std::uint8_t> inflated;
+      std::span<const std::uint8_t> data;
+      if (auto got = detail::member_data(bytes, member, inflated, data); !got) return got;
       if (auto decoded = decode_npy(data, array); !decoded)
         return io_status::failure("member '" + member.name.substr(0, 128) +
                                   "': " + decoded.message);
@@ -395,6 +458,168 @@ template <class Derived>
 void load_npz_into(const std::filesystem::path& path, const parameter_layout& layout,
                    Eigen::MatrixBase<Derived>&& values, const npz_import_options& options = {}) {
   load_npz_into(path, layout, values, options);
+}
+
+// ----------------------------------------------------------------------------------------------
+// Writing
+
+/// \brief Options of the `.npz` writers.
+struct npz_write_options {
+  /// Deflate every member (method 8, like `np.savez_compressed`); needs nde built with zlib
+  /// (`NDE_HAVE_ZLIB`), else the write fails with a message saying so.
+  bool compress = false;
+  int level = 6;  ///< zlib level, 0 (fastest) to 9 (smallest), or -1 for zlib's default.
+  npy_order order = npy_order::fortran;  ///< Data order of each member (see npy.hpp).
+  /// Always write ZIP64 extra fields and end records (otherwise only where sizes or offsets
+  /// reach 4 GiB, or there are 65535 members or more).
+  bool force_zip64 = false;
+};
+
+namespace detail {
+
+inline io_status encode_npz_members(
+    const std::vector<std::pair<std::string, std::vector<std::uint8_t>>>& members,
+    const npz_write_options& options, std::vector<std::uint8_t>& out) {
+  std::vector<std::string_view> names;
+  for (const auto& member : members) names.push_back(member.first);
+  std::sort(names.begin(), names.end());
+  if (const auto twin = std::adjacent_find(names.begin(), names.end()); twin != names.end())
+    return io_status::failure("cannot encode .npz: two arrays are named '" +
+                              std::string(twin->substr(0, twin->size() - 4)) + "'");
+  zip_write_options zip;
+  zip.deflate = options.compress;
+  zip.level = options.level;
+  zip.force_zip64 = options.force_zip64;
+  if (auto written = write_zip(members, zip, out); !written)
+    return io_status::failure("cannot encode .npz: " + written.message);
+  return {};
+}
+
+inline io_status check_member_name(const std::string& name) {
+  if (name.empty() || name.size() > 0xFFFF - 4 || name.find('\0') != std::string::npos)
+    return io_status::failure(
+        "cannot encode .npz: array names must have 1 to 65531 bytes and no "
+        "NUL ('" +
+        name.substr(0, 64) + "')");
+  return {};
+}
+
+}  // namespace detail
+
+/// \brief Encodes arrays as an `.npz` archive in memory (never throws): member `<key>.npy` per
+/// array, in key order, each written as \ref nde::io::encode_npy() does; STORED like `np.savez`,
+/// or deflated like `np.savez_compressed` with `options.compress`. The bytes depend only on the
+/// arrays and the options (fixed timestamps). `out` is only written on success.
+template <class Scalar>
+io_status encode_npz(const npz_arrays<Scalar>& arrays, std::vector<std::uint8_t>& out,
+                     const npz_write_options& options = {}) {
+  return detail::without_exceptions([&]() -> io_status {
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> members;
+    npy_write_options npy;
+    npy.order = options.order;
+    for (const auto& [name, array] : arrays) {
+      if (auto named = detail::check_member_name(name); !named) return named;
+      std::vector<std::uint8_t> bytes;
+      if (auto encoded = encode_npy(array, bytes, npy); !encoded)
+        return io_status::failure("array '" + name.substr(0, 128) + "': " + encoded.message);
+      members.emplace_back(name + ".npy", std::move(bytes));
+    }
+    return detail::encode_npz_members(members, options, out);
+  });
+}
+
+/// \brief Encodes a parameter vector as an `.npz` archive, one member per block of `layout`
+/// (in layout order, named `<block name>.npy`, of the block's shape): the inverse of
+/// \ref nde::io::decode_npz_into(), and what `np.load` turns into a `state_dict`-like dict.
+/// \return success, or `invalid_input` for a layout that does not fit in `values` or has
+/// duplicate or empty names. `out` is only written on success.
+template <class Derived>
+io_status encode_npz(const parameter_layout& layout, const Eigen::MatrixBase<Derived>& values,
+                     std::vector<std::uint8_t>& out, const npz_write_options& options = {}) {
+  using Scalar = typename Derived::Scalar;
+  return detail::without_exceptions([&]() -> io_status {
+    if (auto problem = layout_problem(layout, values.size(), layout_fit::within))
+      return io_status::failure("cannot encode .npz: invalid layout: " + *problem);
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, 1> flat = values;
+    std::vector<std::pair<std::string, std::vector<std::uint8_t>>> members;
+    npy_write_options npy;
+    npy.order = options.order;
+    for (const auto& block : layout) {
+      if (auto named = detail::check_member_name(block.name); !named) return named;
+      std::vector<std::uint8_t> bytes;
+      const auto size = static_cast<std::size_t>(block.size());
+      if (auto encoded = encode_npy<Scalar>(
+              block.shape, std::span<const Scalar>(flat.data() + block.offset, size), bytes, npy);
+          !encoded)
+        return io_status::failure("block '" + block.name.substr(0, 128) + "': " + encoded.message);
+      members.emplace_back(block.name + ".npy", std::move(bytes));
+    }
+    return detail::encode_npz_members(members, options, out);
+  });
+}
+
+/// \brief Throwing form of \ref nde::io::encode_npz() for arrays.
+/// \throws nde::error (`invalid_input`) with the encoder's message.
+template <class Scalar>
+std::vector<std::uint8_t> encode_npz(const npz_arrays<Scalar>& arrays,
+                                     const npz_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  encode_npz(arrays, bytes, options).throw_if_error("cannot encode .npz data");
+  return bytes;
+}
+
+/// \brief Throwing form of \ref nde::io::encode_npz() for a parameter vector.
+/// \throws nde::error (`invalid_input`) with the encoder's message.
+template <class Derived>
+std::vector<std::uint8_t> encode_npz(const parameter_layout& layout,
+                                     const Eigen::MatrixBase<Derived>& values,
+                                     const npz_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  encode_npz(layout, values, bytes, options).throw_if_error("cannot encode .npz data");
+  return bytes;
+}
+
+/// \brief Writes arrays to an `.npz` file atomically (non-throwing; see \ref
+/// nde::io::encode_npz()). A failed save leaves the previous file, if any, intact.
+template <class Scalar>
+io_status write_npz(const std::filesystem::path& path, const npz_arrays<Scalar>& arrays,
+                    const npz_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  if (auto encoded = encode_npz(arrays, bytes, options); !encoded) return encoded;
+  return detail::write_file_status(path, bytes);
+}
+
+/// \brief Writes a parameter vector to an `.npz` file atomically, one member per block
+/// (non-throwing; see \ref nde::io::encode_npz()).
+template <class Derived>
+io_status write_npz(const std::filesystem::path& path, const parameter_layout& layout,
+                    const Eigen::MatrixBase<Derived>& values,
+                    const npz_write_options& options = {}) {
+  std::vector<std::uint8_t> bytes;
+  if (auto encoded = encode_npz(layout, values, bytes, options); !encoded) return encoded;
+  return detail::write_file_status(path, bytes);
+}
+
+/// \brief Saves arrays to an `.npz` file atomically.
+/// \throws nde::error (`invalid_input`) naming the file and the problem.
+template <class Scalar>
+void save_npz(const std::filesystem::path& path, const npz_arrays<Scalar>& arrays,
+              const npz_write_options& options = {}) {
+  const auto written = write_npz(path, arrays, options);
+  if (!written && written.message.rfind("cannot save", 0) == 0)
+    throw error(written.code, written.message);
+  written.throw_if_error("cannot save '" + path.string() + "'");
+}
+
+/// \brief Saves a parameter vector to an `.npz` file atomically, one member per block.
+/// \throws nde::error (`invalid_input`) naming the file and the problem.
+template <class Derived>
+void save_npz(const std::filesystem::path& path, const parameter_layout& layout,
+              const Eigen::MatrixBase<Derived>& values, const npz_write_options& options = {}) {
+  const auto written = write_npz(path, layout, values, options);
+  if (!written && written.message.rfind("cannot save", 0) == 0)
+    throw error(written.code, written.message);
+  written.throw_if_error("cannot save '" + path.string() + "'");
 }
 
 }  // namespace nde::io
