@@ -38,3 +38,15 @@ with zipfile.ZipFile("linear.npz", "w", compression=zipfile.ZIP_STORED, allowZip
         info.compress_type = zipfile.ZIP_STORED
         with archive.open(info, "w", force_zip64=True) as member:
             member.write(payload)
+
+# linear_compressed.npz: the same two members, DEFLATED, as numpy.savez_compressed writes them
+# (zipfile.ZIP_DEFLATED, force_zip64=True). The deflate stream comes from Python's zlib; the
+# bytes can differ between zlib versions but decode to the same members.
+with zipfile.ZipFile("linear_compressed.npz", "w", compression=zipfile.ZIP_DEFLATED,
+                     allowZip64=True) as archive:
+    for name, payload in (("0.weight.npy", npy("<f4", False, (2, 3), weight_bytes)),
+                          ("0.bias.npy", npy("<f8", False, (2,), bias_bytes))):
+        info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as member:
+            member.write(payload)
