@@ -407,10 +407,14 @@ class differentiable_integrator {
     for (std::size_t i = 0; i < tp.outputs.size(); ++i) {
       const State& c = cot[tp.outputs[i].index];
       const auto& s = tp.output_tangents[i];
-      for (Eigen::Index k = 0; k < p; ++k) g.params[k] += c.cwiseProduct(s[k]).sum();
-      for (Eigen::Index k = 0; k < n; ++k) g.y0.data()[k] += c.cwiseProduct(s[p + k]).sum();
-      g.t0 += static_cast<T>(c.cwiseProduct(s[p + n]).sum());
-      g.t1 += static_cast<T>(c.cwiseProduct(s[p + n + 1]).sum());
+      // s holds one tangent per direction: θ (p), y0 (n), t0, t1.
+      const auto at = [&s](Eigen::Index d) -> const State& {
+        return s[static_cast<std::size_t>(d)];
+      };
+      for (Eigen::Index k = 0; k < p; ++k) g.params[k] += c.cwiseProduct(at(k)).sum();
+      for (Eigen::Index k = 0; k < n; ++k) g.y0.data()[k] += c.cwiseProduct(at(p + k)).sum();
+      g.t0 += static_cast<T>(c.cwiseProduct(at(p + n)).sum());
+      g.t1 += static_cast<T>(c.cwiseProduct(at(p + n + 1)).sum());
       if (tp.outputs[i].source >= 0)
         g.ts[static_cast<std::size_t>(tp.outputs[i].source)] +=
             static_cast<T>(c.cwiseProduct(tp.output_rates[i]).sum());
@@ -826,7 +830,7 @@ requires(!vector_field<std::remove_cvref_t<Term>, T, State>)
   if constexpr (std::is_lvalue_reference_v<Term>) {
     held = std::shared_ptr<term_type>(std::shared_ptr<term_type>{}, &term);
   } else {
-    held = std::make_shared<term_type>(std::move(term));
+    held = std::make_shared<term_type>(std::forward<Term>(term));  // an rvalue here
   }
   auto solver = std::make_unique<differentiable_integrator<Stepper, State, T>>(method, y0);
   const params_of_t<State> parameters = theta;

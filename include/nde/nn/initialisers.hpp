@@ -58,7 +58,9 @@ inline block_fans fans_of(const parameter_layout& layout, const parameter_block&
   if (block.shape.size() >= 2) {
     fans.is_weight = true;
     fans.fan_out = double(block.shape[0]);
-    fans.fan_in = double(block.size() / (block.shape[0] == 0 ? 1 : block.shape[0]));
+    // Exact: size() is the product of the shape, so the integer division loses nothing.
+    const auto fan_in = block.size() / (block.shape[0] == 0 ? 1 : block.shape[0]);
+    fans.fan_in = double(fan_in);
     return fans;
   }
   const std::string suffix = "bias";
