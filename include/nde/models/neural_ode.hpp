@@ -91,6 +91,24 @@ class neural_ode {
   /// \brief Solves from y(ts[0]) = y0 and reports y at every ts[i] (ys[0] = y0). ts must be
   /// strictly monotone (either direction) and finite. Keeps what the backward pass needs.
   const forward_type& forward(const State& y0, std::span<const T> ts) {
+    return run_forward(y0, ts, m_gradient);
+  }
+
+  /// \brief `forward` for prediction: the same solve, but nothing is recorded for a backward
+  /// pass (no stored steps, whatever the gradient method; `backward` afterwards reports that a
+  /// differentiable `forward` is needed).
+  const forward_type& predict(const State& y0, std::span<const T> ts) {
+    return run_forward(y0, ts, inference{});
+  }
+
+  /// \brief `forward`, but throws `nde::error` (its status and message) unless it succeeds.
+  const forward_type& forward_or_throw(const State& y0, std::span<const T> ts) {
+    return forward(y0, ts).value();
+  }
+
+ private:
+  const forward_type& run_forward(const State& y0, std::span<const T> ts,
+                                  const adjoint_method& method) {
     check_params();
     // Copies first: y0 or ts may refer to the previous result (continuing a rollout).
     m_y0 = y0;
@@ -98,7 +116,7 @@ class neural_ode {
     m_options_solve.save_at.ts.assign(ts.begin(), ts.end());
     m_options_solve.controller = m_options.controller;
     m_options_solve.max_steps = m_options.max_steps;
-    m_options_solve.adjoint = m_gradient;
+    m_options_solve.adjoint = method;
     m_forward_params = m_params;
     if (std::holds_alternative<fixed_times>(m_options.controller)) {
       m_result.ts.clear();
@@ -125,11 +143,7 @@ class neural_ode {
     return m_result;
   }
 
-  /// \brief `forward`, but throws `nde::error` (its status and message) unless it succeeds.
-  const forward_type& forward_or_throw(const State& y0, std::span<const T> ts) {
-    return forward(y0, ts).value();
-  }
-
+ public:
   /// \brief The last forward result.
   [[nodiscard]] const forward_type& last_forward() const noexcept { return m_result; }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace nde::training {
@@ -43,15 +44,25 @@ struct batch {
   std::vector<State> mask{};   ///< Empty, or 1/0 per entry of every target.
 };
 
+/// \brief How a `window_sampler` picks windows.
+enum class sampling {
+  random,  ///< Every window independently uniform over all windows (with replacement).
+  epochs,  ///< Each epoch visits every window once in a shuffled order (the last batch of an
+           ///< epoch is filled up from the start of the next permutation's order).
+};
+
 /// \brief Draws mini-batches of `batch_size` windows of `length` consecutive observations
 /// from random trajectories, each window starting at a random observation (its first observed
-/// state is the window's initial state). Windows of one batch share their times relative to
+/// state is the window's initial state); with `sampling::epochs`, every window once per epoch
+/// (`steps_per_epoch()` batches). Windows of one batch share their times relative to
 /// their start, so with `batch_size > 1` every trajectory must be sampled on a uniform grid of
 /// one spacing (checked at construction). A vector `State` takes `batch_size == 1`, which also
 /// serves irregular grids.
 ///
 /// Draw `k` depends only on (seed, k): a training run resumed from a checkpoint at step k sees
-/// the same batches as the uninterrupted run. O(batch_size · length) per draw.
+/// the same batches as the uninterrupted run. O(batch_size · length) per draw, plus one
+/// O(windows) shuffle per epoch with `sampling::epochs`. Not thread-safe (the epoch order is
+/// cached).
 template <class State, class Vector, class T = double>
 class window_sampler {
  public:
@@ -60,8 +71,8 @@ class window_sampler {
   ///   shorter than 2, sizes that do not agree, masks of the wrong count, or (batch_size > 1)
   ///   grids that are not uniform with one common spacing.
   window_sampler(std::span<const trajectory<Vector, T>> data, std::size_t length,
-                 std::size_t batch_size, std::uint64_t seed = 0)
-      : m_data(data), m_length(length), m_batch(batch_size), m_seed(seed) {
+                 std::size_t batch_size, std::uint64_t seed = 0, sampling mode = sampling::random)
+      : m_data(data), m_length(length), m_batch(batch_size), m_seed(seed), m_mode(mode) {
     auto fail = [](const std::string& what) {
       throw error(status::invalid_input, "window_sampler: " + what);
     };
@@ -109,6 +120,16 @@ class window_sampler {
     }
   }
 
+  /// \brief Number of distinct windows (every trajectory, every start).
+  [[nodiscard]] std::size_t windows() const noexcept {
+    std::size_t n = 0;
+    for (const auto& tr : m_data) n += tr.ts.size() - m_length + 1;
+    return n;
+  }
+  /// \brief Batches per epoch: ⌈windows / batch_size⌉ (`sampling::epochs`).
+  [[nodiscard]] std::size_t steps_per_epoch() const noexcept {
+    return (windows() + m_batch - 1) / m_batch;
+  }
   /// \brief Window length (observations per window).
   [[nodiscard]] std::size_t length() const noexcept { return m_length; }
   /// \brief Windows per batch.
@@ -116,9 +137,10 @@ class window_sampler {
 
   /// \brief The batch of training step `step` (deterministic in (seed, step)).
   [[nodiscard]] batch<State, T> operator()(std::int64_t step) const {
-    std::seed_seq seq{static_cast<std::uint32_t>(m_seed), static_cast<std::uint32_t>(m_seed >> 32),
-                      static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(step >> 32)};
-    std::mt19937_64 engine(seq);
+    if (step < 0) throw error(status::invalid_input, "window_sampler: negative step");
+    std::mt19937_64 engine = seeded(step);
+    const std::size_t per_epoch = steps_per_epoch();
+    if (m_mode == sampling::epochs) order_for(static_cast<std::size_t>(step) / per_epoch);
     batch<State, T> b;
     const auto cols = static_cast<Eigen::Index>(m_batch);
     b.y0 = make(cols);
@@ -126,8 +148,21 @@ class window_sampler {
     const bool masked = has_masks();
     if (masked) b.mask.assign(m_length, make(cols));
     for (Eigen::Index c = 0; c < cols; ++c) {
-      const auto& tr = m_data[pick(engine, m_data.size())];
-      const std::size_t start = pick(engine, tr.ts.size() - m_length + 1);
+      std::size_t which = 0, start = 0;
+      if (m_mode == sampling::epochs) {
+        const std::size_t slot =
+            ((static_cast<std::size_t>(step) % per_epoch) * m_batch + static_cast<std::size_t>(c)) %
+            m_order.size();
+        which = m_order[slot].first;
+        start = m_order[slot].second;
+      } else {
+        // Uniform over windows: a trajectory in proportion to its number of windows.
+        std::size_t k = pick(engine, windows());
+        while (k >= m_data[which].ts.size() - m_length + 1)
+          k -= m_data[which++].ts.size() - m_length + 1;
+        start = k;
+      }
+      const auto& tr = m_data[which];
       if (c == 0) {
         b.ts.resize(m_length);
         for (std::size_t i = 0; i < m_length; ++i) b.ts[i] = tr.ts[start + i];
@@ -162,6 +197,23 @@ class window_sampler {
     }
     return s;
   }
+  [[nodiscard]] std::mt19937_64 seeded(std::int64_t k) const {
+    std::seed_seq seq{static_cast<std::uint32_t>(m_seed), static_cast<std::uint32_t>(m_seed >> 32),
+                      static_cast<std::uint32_t>(k), static_cast<std::uint32_t>(k >> 32),
+                      static_cast<std::uint32_t>(m_mode)};
+    return std::mt19937_64(seq);
+  }
+  // The shuffled order of every window for `epoch` (cached: one shuffle per epoch).
+  void order_for(std::size_t epoch) const {
+    if (m_order_epoch == epoch && !m_order.empty()) return;
+    m_order.clear();
+    for (std::size_t j = 0; j < m_data.size(); ++j)
+      for (std::size_t s = 0; s + m_length <= m_data[j].ts.size(); ++s) m_order.emplace_back(j, s);
+    std::mt19937_64 engine = seeded(-1 - static_cast<std::int64_t>(epoch));
+    for (std::size_t i = m_order.size(); i > 1; --i)
+      std::swap(m_order[i - 1], m_order[pick(engine, i)]);
+    m_order_epoch = epoch;
+  }
   static std::size_t pick(std::mt19937_64& engine, std::size_t n) {
     return static_cast<std::size_t>(std::uniform_int_distribution<std::uint64_t>(0, n - 1)(engine));
   }
@@ -170,7 +222,10 @@ class window_sampler {
   std::size_t m_length;
   std::size_t m_batch;
   std::uint64_t m_seed;
+  sampling m_mode;
   Eigen::Index m_rows = 0;
+  mutable std::vector<std::pair<std::size_t, std::size_t>> m_order;  // epochs: (trajectory, start)
+  mutable std::size_t m_order_epoch = 0;
 };
 
 }  // namespace nde::training
