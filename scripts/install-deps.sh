@@ -10,7 +10,7 @@ for group in "${@:-test}"; do
     test) want+=(catch2 zlib1g-dev) ;;
     examples) want+=(python3-matplotlib) ;;
     bench) want+=(libbenchmark-dev libboost-dev python3) ;;
-    ci) want+=(catch2 libbenchmark-dev libboost-dev python3 clang clang-format clang-tidy doxygen libclang-rt-dev pkg-config zlib1g-dev) ;;
+    ci) want+=(catch2 libbenchmark-dev libboost-dev python3 clang clang-format clang-tidy doxygen libclang-rt-dev pkg-config zlib1g-dev python3-numpy libjs-mathjax) ;;
     *) echo "install-deps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done

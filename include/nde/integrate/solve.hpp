@@ -418,7 +418,7 @@ class integrator {
         if (ts == t_next) {
           slot = m_y_next;
         } else {
-          detail::evaluate_polynomial(m_dense, dense_terms,
+          detail::evaluate_polynomial(m_dense, static_cast<std::size_t>(dense_terms),
                                       static_cast<scalar>((ts - t) / (t_next - t)), slot);
         }
         recorder.output(m_outputs - 1, ts, accepted, static_cast<int>(next_save),
@@ -451,7 +451,7 @@ class integrator {
   workspace_type m_workspace;
   State m_y;
   State m_y_next;
-  std::array<State, dense_terms> m_dense;
+  std::array<State, static_cast<std::size_t>(dense_terms)> m_dense;
   pid_controller::state_type<T, State> m_pid;
   constant_step::state_type<T, State> m_constant;
   fixed_times::state_type<T, State> m_fixed;

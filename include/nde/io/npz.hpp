@@ -481,6 +481,7 @@ inline io_status encode_npz_members(
     const std::vector<std::pair<std::string, std::vector<std::uint8_t>>>& members,
     const npz_write_options& options, std::vector<std::uint8_t>& out) {
   std::vector<std::string_view> names;
+  names.reserve(members.size());
   for (const auto& member : members) names.push_back(member.first);
   std::sort(names.begin(), names.end());
   if (const auto twin = std::adjacent_find(names.begin(), names.end()); twin != names.end())

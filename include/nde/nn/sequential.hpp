@@ -16,8 +16,9 @@
 /// **Parameter naming.** `layout()` names blocks `"<k>.<name>"` where `k` counts every
 /// layer, activations included, exactly like PyTorch's `nn.Sequential` `state_dict`
 /// (`"0.weight"`, `"0.bias"`, `"2.weight"`, ... for Linear–Tanh–Linear). Weights are
-/// `{out, in}` blocks stored column-major (PyTorch stores them row-major, so an importer
-/// transposes). Blocks are contiguous in layer order.
+/// `{out, in}` blocks stored column-major: the same logical `{out, in}` matrix as PyTorch's,
+/// only the byte order differs (PyTorch's is row-major), and `.npy` headers record which (see
+/// docs/parameter-files.md). Blocks are contiguous in layer order.
 ///
 /// **Layer protocol** (what a layer type provides; see `linear`, `activation_layer`):
 /// `size_preserving`, `input_rows_at_compile_time`, `output_rows_at_compile_time(int)`,

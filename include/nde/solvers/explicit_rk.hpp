@@ -67,17 +67,6 @@ constexpr int dense_order_of() {
   }
 }
 
-/// Horner evaluation of Σ_j c_j θ^j into `out` (no allocation).
-template <class Coefficients, class Scalar, class State>
-void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Scalar theta,
-                         State& out) {
-  out = coefficients[count - 1];
-  for (std::size_t j = count - 1; j-- > 0;) {
-    out *= theta;
-    out += coefficients[j];
-  }
-}
-
 /// Stage i's derivative reaches y1 (b_i != 0) or a later stage (a_ji != 0 for some j > i).
 /// Otherwise its cotangent is zero and its vjp can be skipped (the FSAL stage of dopri5/tsit5),
 /// unless a dense output reads it.

@@ -27,8 +27,25 @@
 #include "nde/terms/field.hpp"
 
 #include <concepts>
+#include <cstddef>
 
 namespace nde {
+
+namespace detail {
+
+/// Horner evaluation of the dense-output polynomial Σ_j c_j θ^j (the coefficients a stepper's
+/// `dense_coefficients` writes) into `out`, θ ∈ [0, 1] across the step (no allocation).
+template <class Coefficients, class Scalar, class State>
+void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Scalar theta,
+                         State& out) {
+  out = coefficients[count - 1];
+  for (std::size_t j = count - 1; j-- > 0;) {
+    out *= theta;
+    out += coefficients[j];
+  }
+}
+
+}  // namespace detail
 
 /// \brief Outcome of one trial step.
 template <state State>
