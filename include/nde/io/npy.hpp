@@ -1,7 +1,7 @@
 /// \file
 /// \brief Reads NumPy `.npy` arrays of `float32`/`float64` (format versions 1.0, 2.0
 /// and 3.0; C or Fortran order; little- or big-endian) and writes them (`<f4`/`<f8`, version
-/// 1.0, Fortran or C order: see \ref nde::io::npy_order).
+/// 1.0, Fortran or C order: see `nde::io::npy_order`).
 ///
 /// Format (NumPy Enhancement Proposal 1, "A Simple File Format for NumPy Arrays", and
 /// `numpy/lib/format.py`): the 6 bytes `\x93NUMPY`; major and minor version bytes;
@@ -505,7 +505,7 @@ inline io_status write_file_status(const std::filesystem::path& path,
 /// (never throws: bad input and failed allocations are statuses).
 ///
 /// The dtype is the scalar's (`<f4` for `float`, `<f8` for `double`, little-endian on every
-/// host); `options.order` picks the data order (see \ref nde::io::npy_order). NumPy's
+/// host); `options.order` picks the data order (see `nde::io::npy_order`). NumPy's
 /// `np.load` returns the array whose element `(i0, i1, ...)` is `values[i0 + d0*(i1 + ...)]`.
 /// \return success, or `invalid_input` for a negative dimension, a rank over 64, or a value
 /// count that does not match the shape. `out` is only written on success.

@@ -96,11 +96,13 @@ struct fit_result {
   bool stopped_early = false;  ///< By patience or by the callback.
   double seconds = 0;          ///< Wall time of this call.
   std::vector<double> losses;  ///< Batch loss of every step of this call.
+  /// \brief True when the run ended without a failed pass or bad options.
   [[nodiscard]] bool success() const noexcept { return status == nde::status::success; }
 };
 
 /// \brief Does nothing with the gradient (the default `on_gradient` of `fit`).
 struct ignore_gradient {
+  /// \brief Ignores `g`.
   template <class G>
   void operator()(const G&) const noexcept {}
 };
