@@ -41,8 +41,9 @@ constexpr scalar_type scalar_type_of() noexcept {
 
 /// \brief Outcome of a read: `code == status::success`, or a failure code
 /// (`status::invalid_input` for every malformed, truncated or mismatched input and
-/// for I/O errors) with a message naming the problem.
-struct io_status {
+/// for I/O errors) with a message naming the problem. `[[nodiscard]]`: a read or write whose
+/// status is ignored is a compiler warning.
+struct [[nodiscard]] io_status {
   status code = status::success;  ///< `success` or the failure class.
   std::string message;            ///< Empty on success; otherwise what is wrong, and where.
 
