@@ -205,6 +205,18 @@ TEST_CASE("fit resumes from a checkpoint exactly where it stopped", "[training][
   CHECK((second.params().array() == straight.params().array()).all());
   CHECK(adam3.step_count() == adam1.step_count());
 
+  // A checkpoint whose step count lies beyond the planned iterations is refused, untouched.
+  {
+    model_type fresh = make_model();
+    nde::optim::adam<double> opt(4, {.learning_rate = 0.03});
+    tr::fit_options shorter = part;
+    shorter.iterations = 10;
+    const auto beyond = tr::fit(fresh, opt, sample, tr::trajectory_loss{}, shorter);
+    CHECK(beyond.status == nde::status::invalid_input);
+    CHECK_THAT(beyond.message, Contains("beyond iterations"));
+    CHECK(opt.step_count() == 0);
+    CHECK(fresh.params().isZero(0));
+  }
   // A checkpoint for a different optimiser is refused with a message.
   nde::optim::adam<double> ams(4, {.learning_rate = 0.03, .amsgrad = true});
   model_type other = make_model();

@@ -172,6 +172,19 @@ template <class Model, class Optimiser, class Sampler, class Loss,
       if (auto read = io::read_parameters(options.checkpoint, layout, saved); !read)
         return fail(status::invalid_input, "fit: cannot resume from '" +
                                                options.checkpoint.string() + "': " + read.message);
+      // Validate everything before any cast or any change to the model or the optimiser.
+      const auto count = [&](Eigen::Index i, double limit) {
+        const double x = static_cast<double>(saved[i]);
+        return std::isfinite(x) && x >= 0 && x == std::floor(x) && x <= limit;
+      };
+      if (!count(n + k, static_cast<double>(options.iterations)) ||
+          !count(n + k + 3, static_cast<double>(options.iterations)) ||
+          !std::isfinite(static_cast<double>(saved[n + k + 2])) || !saved.head(n).allFinite())
+        return fail(status::invalid_input,
+                    "fit: the checkpoint '" + options.checkpoint.string() +
+                        "' holds an impossible step count, a non-finite parameter or a step "
+                        "beyond iterations = " +
+                        std::to_string(options.iterations));
       try {
         optimiser.read_state(saved.segment(n, k));
       } catch (const nde::error& e) {
@@ -182,9 +195,6 @@ template <class Model, class Optimiser, class Sampler, class Loss,
       first = static_cast<std::int64_t>(saved[n + k]);
       if (saved[n + k + 1] != 0) best = static_cast<double>(saved[n + k + 2]);
       since_best = static_cast<std::int64_t>(saved[n + k + 3]);
-      if (first < 0 || first > options.iterations || since_best < 0)
-        return fail(status::invalid_input, "fit: the checkpoint '" + options.checkpoint.string() +
-                                               "' holds an impossible step count");
       result.resumed_from = first;
       if (std::isfinite(best)) result.best_validation = best;
     }
