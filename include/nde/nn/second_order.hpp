@@ -336,11 +336,44 @@ class dual_second_order {
     if (dtheta_dot) *dtheta_dot += m_dtheta.unaryExpr([](const dual<S>& d) { return d.tangent; });
   }
 
+  /// \brief As `second_order_pass::gradient_vjp`.
+  template <class X, class U>
+  void gradient_vjp(const Eigen::Ref<const vector>& theta, const Eigen::MatrixBase<X>& x,
+                    const Eigen::MatrixBase<U>& u, matrix& hu, Eigen::Ref<vector> dtheta,
+                    matrix* g = nullptr) {
+    run(theta, nullptr, x, u, g, &hu, &dtheta);
+  }
+  /// \brief As `second_order_pass::gradient_jvp`.
+  template <class X, class U>
+  void gradient_jvp(const Eigen::Ref<const vector>& theta, const vector& theta_dot,
+                    const Eigen::MatrixBase<X>& x, const Eigen::MatrixBase<U>& u, matrix& g_dot,
+                    matrix* g = nullptr) {
+    run(theta, &theta_dot, x, u, g, &g_dot, nullptr);
+  }
+  /// \brief `g = ∇ₓH` (this pass does not form the value `h`: pass null).
+  /// \throws nde::error (invalid_input) if `h` is not null.
+  template <class X>
+  void gradient(const Eigen::Ref<const vector>& theta, const Eigen::MatrixBase<X>& x, matrix& g,
+                matrix* h = nullptr) {
+    if (h) throw nde::error(status::invalid_input, "dual_second_order::gradient: h is not formed");
+    m_zero.setZero(x.rows(), x.cols());
+    run(theta, nullptr, x, m_zero, &g, nullptr, nullptr);
+  }
+
  private:
   Net m_net;
   std::optional<workspace_type> m_ws;
   dvector m_theta, m_dtheta;
   dmatrix m_x, m_dx;
+  matrix m_zero;
 };
+
+/// \brief The second-order pass for `Net` in scalar `S`: `second_order_pass` where it applies
+/// (linear layers and activations), `dual_second_order` otherwise. Both have `gradient`,
+/// `gradient_vjp` and `gradient_jvp`.
+template <class Net, class S>
+using second_order_pass_for =
+    std::conditional_t<has_fast_second_order<Net, S>, second_order_pass<Net, S>,
+                       dual_second_order<Net, S>>;
 
 }  // namespace nde::nn
