@@ -51,6 +51,47 @@
 
 namespace nde {
 
+/// \brief An algebraically reversible stepper (`reversible_heun`, `mali`, `reversible_rk`): an
+/// auxiliary state z in its workspace (`auxiliary`, `next_auxiliary`, `initial_auxiliary`) and
+/// a closed-form inverse of each step with its reverse-mode derivative (`reversal`,
+/// `start_reversal`, `reverse_step`, `finish_reversal`), which `reversible_adjoint` uses.
+template <class Stepper, class State>
+concept algebraically_reversible_stepper = requires {
+  typename Stepper::template reversal<State>;
+  requires Stepper::algebraically_reversible;
+};
+
+namespace detail {
+// Buffers a gradient method keeps, or an empty placeholder for steppers without them.
+template <class Stepper, class State>
+struct reverse_workspace_of {
+  using type = std::monostate;
+};
+template <class Stepper, class State>
+requires reversible_stepper<Stepper, State>
+struct reverse_workspace_of<Stepper, State> {
+  using type = typename Stepper::template reverse_workspace<State>;
+};
+template <class Stepper, class State>
+struct tangent_workspace_of {
+  using type = std::monostate;
+};
+template <class Stepper, class State>
+requires reversible_stepper<Stepper, State>
+struct tangent_workspace_of<Stepper, State> {
+  using type = typename Stepper::template tangent_workspace<State>;
+};
+template <class Stepper, class State>
+struct reversal_of {
+  using type = std::monostate;
+};
+template <class Stepper, class State>
+requires algebraically_reversible_stepper<Stepper, State>
+struct reversal_of<Stepper, State> {
+  using type = typename Stepper::template reversal<State>;
+};
+}  // namespace detail
+
 /// \brief What `backward` returns.
 template <state State, time_scalar T = double>
 struct gradient_result {
@@ -101,12 +142,16 @@ class differentiable_integrator {
     m_tape.theta = theta;
     m_tape.store_all = std::holds_alternative<discrete_adjoint>(options.adjoint) &&
                        std::get<discrete_adjoint>(options.adjoint).max_checkpoints == 0;
+    m_tape.reversible = std::holds_alternative<reversible_adjoint>(options.adjoint);
+    if (m_tape.reversible)
+      m_tape.store_all = std::get<reversible_adjoint>(options.adjoint).store_states;
     m_tape.every = 0;
     if (const auto* c = std::get_if<checkpointed_adjoint>(&options.adjoint))
       m_tape.every = std::max<std::size_t>(1, c->checkpoint_every);
     m_tape.keep_outputs = std::holds_alternative<backsolve_adjoint>(options.adjoint);
     m_tape.record_steps = std::holds_alternative<discrete_adjoint>(options.adjoint) ||
-                          std::holds_alternative<checkpointed_adjoint>(options.adjoint);
+                          std::holds_alternative<checkpointed_adjoint>(options.adjoint) ||
+                          m_tape.reversible;
     m_tape.record_outputs = !std::holds_alternative<inference>(options.adjoint);
     nde::status st = nde::status::success;
     if (auto problem = capability_problem<Term>(options.adjoint); !problem.empty()) {
@@ -117,6 +162,12 @@ class differentiable_integrator {
     } else {
       recorder<Term> rec{this, &term};
       st = m_forward.solve_with(term, t0, t1, y0, theta, options, out, rec);
+      if (st == nde::status::success && m_tape.reversible) {
+        if (auto p = reversible_problem(); !p.empty()) {
+          out.status = st = nde::status::invalid_input;
+          out.message = std::move(p);
+        }
+      }
     }
     m_tape.forward_stats = out.stats;
     m_tape.forward_jvps = m_tape.jvps;
@@ -200,6 +251,11 @@ class differentiable_integrator {
       return reversible_stepper<Stepper, State> && jvp_field<Term, T, State>;
     } else if constexpr (std::is_same_v<M, discrete_adjoint>) {
       return reversible_stepper<Stepper, State> && vjp_field<Term, T, State>;
+    } else if constexpr (std::is_same_v<M, reversible_adjoint>) {
+      return algebraically_reversible_stepper<Stepper, State> && vjp_field<Term, T, State>;
+    } else if constexpr (std::is_same_v<M, checkpointed_adjoint>) {
+      // A segment re-solve restarts from y alone; a reversible stepper's z is not stored.
+      return !algebraically_reversible_stepper<Stepper, State> && vjp_field<Term, T, State>;
     } else {
       return vjp_field<Term, T, State>;
     }
@@ -213,6 +269,23 @@ class differentiable_integrator {
           if constexpr (std::is_same_v<M, forward_sensitivity>)
             return "forward_sensitivity needs a term with a Jacobian-vector product (jvp) and a "
                    "stepper with a tangent step";
+          if constexpr (std::is_same_v<M, reversible_adjoint>) {
+            if (!algebraically_reversible_stepper<Stepper, State>)
+              return "reversible_adjoint needs an algebraically reversible stepper "
+                     "(reversible_heun, mali, reversible_rk<Tableau>); use discrete_adjoint "
+                     "with this one";
+          }
+          if constexpr (std::is_same_v<M, discrete_adjoint>) {
+            if (!reversible_stepper<Stepper, State>)
+              return "discrete_adjoint needs a stepper with an exact reverse step (the "
+                     "explicit_rk methods); for reversible_heun, mali and reversible_rk use "
+                     "reversible_adjoint";
+          }
+          if constexpr (std::is_same_v<M, checkpointed_adjoint>) {
+            if (algebraically_reversible_stepper<Stepper, State>)
+              return "checkpointed_adjoint re-solves segments from stored y alone, which loses "
+                     "a reversible stepper's auxiliary state; use reversible_adjoint";
+          }
           return "this gradient method needs a term with a vector-Jacobian product (vjp)";
         },
         method);
@@ -237,6 +310,7 @@ class differentiable_integrator {
     std::int64_t max_steps = 0;
     params_type theta;
     bool store_all = false;
+    bool reversible = false;  // reversible_adjoint
     bool keep_outputs = false;
     bool record_outputs = false;
     std::size_t every = 0;
@@ -256,6 +330,9 @@ class differentiable_integrator {
     std::vector<output_entry> outputs;
     std::vector<State> states;  // discrete: every step start; checkpointed: every `every`
     std::size_t state_count = 0;
+    // reversible: the last step's end (y, z); with store_states also every step start's z
+    State y_end = detail::zero_state<State>(), z_end = detail::zero_state<State>();
+    std::vector<State> aux_states;
     std::vector<State> output_values;  // backsolve: y at each output
     // forward sensitivities
     std::size_t directions = 0;
@@ -306,6 +383,13 @@ class differentiable_integrator {
         tp.step_ends.push_back(s.t1);
         tp.step_flags.push_back(
             static_cast<unsigned char>(static_cast<unsigned>(s.kind) | (s.after_jump ? 4u : 0u)));
+      }
+      if constexpr (algebraically_reversible_stepper<Stepper, State>) {
+        if (tp.reversible) {
+          if (tp.store_all) slot(tp.aux_states, tp.state_count, self->m_method.auxiliary(s.ws));
+          tp.y_end = s.y1;
+          tp.z_end = self->m_method.next_auxiliary(s.ws);
+        }
       }
       if (tp.store_all || (tp.every > 0 && s.index % tp.every == 0))
         slot(tp.states, tp.state_count++, s.y0);
@@ -527,6 +611,111 @@ class differentiable_integrator {
       g.message =
           "backward: NaN or Inf in the discrete adjoint (overflow, or a field that is not "
           "finite there)";
+    }
+  }
+
+  // ---- reversible adjoint --------------------------------------------------------------------
+  // What the reversible adjoint cannot differentiate, found after the forward pass: outputs
+  // read from the dense output inside a step, and restarts past jump_ts.
+  std::string reversible_problem() const {
+    const auto& tp = m_tape;
+    for (std::size_t k = 0; k < tp.step_count(); ++k)
+      if ((tp.step_flags[k] & 4u) != 0)
+        return detail::concatenate(
+            "reversible_adjoint: the solve restarted past a jump_ts entry at t = ", tp.step(k).t0,
+            ", which resets the reversible solver's auxiliary state; remove jump_ts (use "
+            "step_ts) or use another gradient method");
+    for (const auto& o : tp.outputs) {
+      if (o.t == tp.t0 && (o.step == 0 || tp.step_count() == 0)) continue;
+      if (o.step < tp.step_count() && o.t == tp.step_ends[o.step]) continue;
+      return detail::concatenate(
+          "reversible_adjoint: the output at t = ", o.t,
+          " lies inside a step (read from the dense output), which it cannot differentiate; "
+          "make the steps land on the output times (pid_controller::step_ts, fixed_times, or a "
+          "constant_step dt that divides them)");
+    }
+    return {};
+  }
+
+  template <class Term>
+  void backward_with(const reversible_adjoint& method, Term& term, std::span<const State> cot,
+                     gradient_type& g) {
+    if constexpr (algebraically_reversible_stepper<Stepper, State>) {
+      auto& tp = m_tape;
+      const std::size_t n_steps = tp.step_count();
+      const params_view<scalar> theta(tp.theta);
+      const params_ref<scalar> theta_bar(g.params);
+      finish_time(g, false);
+      State& direct = m_y0_direct;
+      direct = tp.y0;
+      direct.setZero();
+      std::size_t next_output = tp.outputs.size();
+      // Outputs at t0 are y0 itself.
+      for (const auto& o : tp.outputs)
+        if (o.t == tp.t0 && (o.step == 0 || n_steps == 0)) direct += cot[o.index];
+      if (n_steps == 0) {
+        g.y0 = direct;
+        return;
+      }
+      auto& r = m_reversal;
+      g.stats.backward_rhs_evals +=
+          m_method.start_reversal(term, tp.t1, tp.y_end, tp.z_end, theta, r);
+      g.stats.peak_stored_states = tp.store_all ? 2 * n_steps : 2;
+      const scalar scale = std::max<scalar>(scalar(1), tp.y0.template lpNorm<Eigen::Infinity>());
+      for (std::size_t k = n_steps; k-- > 0;) {
+        const auto st = tp.step(k);
+        for (; next_output > 0 && tp.outputs[next_output - 1].step == k; --next_output) {
+          const auto& o = tp.outputs[next_output - 1];
+          if (o.t == st.t1 && !(o.t == tp.t0 && k == 0)) r.y_bar += cot[o.index];
+        }
+        const State* y_start = tp.store_all ? &tp.states[k] : nullptr;
+        const State* z_start = tp.store_all ? &tp.aux_states[k] : nullptr;
+        const auto counts =
+            m_method.reverse_step(term, st.t0, st.t1, theta, r, theta_bar, y_start, z_start);
+        g.stats.backward_rhs_evals += counts.evaluations;
+        g.stats.backward_vjp_evals += counts.vjps;
+        ++g.stats.backward_steps;
+        // A reconstruction that has left the trajectory by far more than round-off: stop here.
+        if (!r.y.allFinite() || !r.z.allFinite() || !r.y_bar.allFinite() || !r.z_bar.allFinite()) {
+          g.status = status::non_finite;
+          g.message = detail::concatenate(
+              "backward: the reversible reconstruction diverged (NaN or Inf) at step ", k + 1,
+              " of ", n_steps, " (t = ", st.t0,
+              "): the inverse of the solver is unstable for this field at these steps; take "
+              "smaller steps (for reversible_rk: lambda closer to 1), or use discrete_adjoint");
+          return;
+        }
+      }
+      g.stats.recomputed_steps = g.stats.backward_steps;
+      // How far the rebuilt start is from the true one (0 with stored states).
+      g.stats.backward_rhs_evals += m_method.initial_auxiliary(term, tp.t0, tp.y0, theta, m_z0);
+      const scalar error = std::max((r.y - tp.y0).template lpNorm<Eigen::Infinity>(),
+                                    (r.z - m_z0).template lpNorm<Eigen::Infinity>());
+      g.stats.reconstruction_error = static_cast<double>(error);
+      r.y = tp.y0;
+      r.z = m_z0;
+      g.stats.backward_vjp_evals += m_method.finish_reversal(term, tp.t0, theta, r, theta_bar);
+      g.y0 = r.y_bar + direct;
+      if (!(error <= static_cast<scalar>(method.tolerance) * scale)) {
+        g.status = status::step_size_too_small;
+        g.message = detail::concatenate(
+            "backward: the reversible reconstruction diverged: the rebuilt y0 is ", error,
+            " away from the true one (tolerance ", method.tolerance, " x ", scale, ", over ",
+            n_steps,
+            " steps), so the gradient is not that of the forward solve; the inverse of the solver "
+            "amplifies round-off for this field at these steps: take smaller steps (for "
+            "reversible_rk: lambda closer to 1), or use discrete_adjoint");
+        return;
+      }
+      if (!g.y0.allFinite() || !g.params.allFinite()) {
+        g.status = status::non_finite;
+        g.message = "backward: NaN or Inf in the reversible adjoint";
+      }
+    } else {
+      (void)method;
+      (void)term;
+      (void)cot;
+      (void)g;
     }
   }
 
@@ -770,12 +959,15 @@ class differentiable_integrator {
   std::string m_message;
   std::size_t m_output_count = 0;
   // discrete
-  typename Stepper::template reverse_workspace<State> m_reverse;
+  typename detail::reverse_workspace_of<Stepper, State>::type m_reverse;
+  // reversible
+  typename detail::reversal_of<Stepper, State>::type m_reversal;
+  State m_z0 = detail::zero_state<State>();
   std::vector<scalar> m_step_start_bar, m_step_end_bar;
   State m_y0_direct = detail::zero_state<State>();
   // forward sensitivities
-  typename Stepper::template tangent_workspace<State> m_tangent_ws;
-  std::vector<typename Stepper::template tangent_workspace<State>> m_stage_tangents;
+  typename detail::tangent_workspace_of<Stepper, State>::type m_tangent_ws;
+  std::vector<typename detail::tangent_workspace_of<Stepper, State>::type> m_stage_tangents;
   typename Stepper::template workspace<State> m_step_ws;
   State m_step_y0 = detail::zero_state<State>(), m_step_y1 = detail::zero_state<State>();
   std::vector<std::size_t> m_rate_at_t0;

@@ -9,6 +9,7 @@
 /// | `forward_sensitivity` | O(n·(n + p)) tangents, carried forward | exact, like the discrete adjoint; cheap for few parameters |
 /// | `backsolve_adjoint` | O(1) in the number of steps | approximate: y is re-integrated backward next to the adjoint and can drift (Chen et al. 2018) |
 /// | `checkpointed_adjoint` | one state every `checkpoint_every` steps + one segment's dense output | approximate, but y(t) comes from a re-solve of the recorded forward steps, so it never drifts |
+/// | `reversible_adjoint` | O(1) states (the final (y, z)) + one time per step | exact, like the discrete adjoint: the states are rebuilt backward by the method's algebraic inverse (reversible solvers only) |
 #pragma once
 
 #include "nde/step_size/pid_controller.hpp"
@@ -78,9 +79,35 @@ struct checkpointed_adjoint {
   std::size_t checkpoint_every = 8;  ///< Accepted forward steps between stored states (≥ 1).
 };
 
+/// \brief Exact O(1)-memory gradient of an algebraically reversible solver (`reversible_heun`,
+/// `mali`, `reversible_rk<Tableau>`): Kidger, Foster, Li & Lyons 2021 (§3), Zhuang et al.
+/// 2021 (MALI), McCallum & Foster 2024.
+///
+/// The forward pass records the accepted step times (one number per step) and the final
+/// state (y, z) of the solver (z its auxiliary state). The backward pass rebuilds each earlier
+/// (y, z) from the later one with the solver's closed-form inverse and pulls the cotangents
+/// through that step with the term's vjp, so memory does not grow with the number of steps,
+/// and the gradient equals the discrete adjoint of the same method with stored states up to
+/// the round-off of the reconstruction. The reconstructed y0 is compared with the true one:
+/// a discrepancy above `tolerance` (relative to max(1, ‖y0‖∞)) or NaN/Inf is reported in the
+/// gradient's status and message (unstable inverse: stiff field, too large steps).
+///
+/// Differentiates outputs at t0 and at step ends (t1, `save_at.steps`, and `save_at.ts`
+/// entries the controller lands on, e.g. `pid_controller::step_ts` or `fixed_times`); an output
+/// read from the dense output inside a step, and `jump_ts`, are refused (invalid_input). The
+/// time gradients are not computed (`time_gradients` is false, the entries NaN).
+struct reversible_adjoint {
+  /// Largest accepted ‖y0_rebuilt − y0‖∞ / max(1, ‖y0‖∞) before the gradient is reported as
+  /// diverged (`status::step_size_too_small`: smaller steps make the inverse stable again).
+  double tolerance = 1e-6;
+  /// Debug/reference mode: store every step's (y, z) and use them instead of the inverse (the
+  /// stored-state discrete adjoint of the same method; O(steps) memory).
+  bool store_states = false;
+};
+
 /// \brief The gradient method of a solve (`solve_options::adjoint`).
 using adjoint_method = std::variant<inference, discrete_adjoint, backsolve_adjoint,
-                                    checkpointed_adjoint, forward_sensitivity>;
+                                    checkpointed_adjoint, forward_sensitivity, reversible_adjoint>;
 
 /// \brief Work done by one forward + backward pass.
 struct gradient_stats {
@@ -98,6 +125,8 @@ struct gradient_stats {
       0;  ///< Forward steps re-run in the backward pass (discrete, checkpointed).
   std::size_t peak_stored_states =
       0;  ///< Most states held at once for the backward pass, outputs excluded.
+  double reconstruction_error =
+      0;  ///< reversible_adjoint: ‖y0_rebuilt − y0‖∞ (absolute; 0 in `store_states` mode).
 
   /// \brief Adds `other`'s counters (the peak is the larger of the two).
   gradient_stats& operator+=(const gradient_stats& other) {
@@ -112,6 +141,9 @@ struct gradient_stats {
     recomputed_steps += other.recomputed_steps;
     peak_stored_states = peak_stored_states > other.peak_stored_states ? peak_stored_states
                                                                        : other.peak_stored_states;
+    reconstruction_error = reconstruction_error > other.reconstruction_error
+                               ? reconstruction_error
+                               : other.reconstruction_error;
     return *this;
   }
 };

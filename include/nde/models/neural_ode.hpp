@@ -47,8 +47,10 @@ using forward_result = solution<T, State>;
 ///
 /// \tparam Field a parametric field with a vjp (network adapter, known physics, or a sum).
 /// \tparam Method e.g. `nde::dopri5`, `nde::rk4`.
-/// \tparam Gradient `discrete_adjoint`, `backsolve_adjoint`, `checkpointed_adjoint` or
-///   `forward_sensitivity`. \tparam State a column vector, or a matrix whose columns are a
+/// \tparam Gradient `discrete_adjoint`, `backsolve_adjoint`, `checkpointed_adjoint`,
+///   `forward_sensitivity`, or `reversible_adjoint` (with `reversible_heun`, `mali` or
+///   `reversible_rk<Tableau>`; outputs only at step ends: ts = {t0, t1}, times listed in
+///   `pid_controller::step_ts`, or times a `constant_step` lands on exactly). \tparam State a column vector, or a matrix whose columns are a
 ///   batch solved with one shared step. \tparam T time scalar.
 ///
 /// The model owns θ (`params()`). Not thread-safe: use one model per thread, or
