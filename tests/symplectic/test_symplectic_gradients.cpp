@@ -343,3 +343,20 @@ TEST_CASE("forward sensitivities are refused with a message (no jvp, no tangent 
                    {.controller = nde::constant_step{.dt = 0.1}})
             .success());
 }
+
+TEST_CASE("continuous adjoints with a splitting method are refused at backward with a message",
+          "[symplectic][gradients][errors]") {
+  // Their backward solve integrates an augmented system that has no (q, p) blocks.
+  auto term = make_term<pendulum_force>(1, nde::coupling::separable);
+  const vecx theta = unit_params();
+  const vec2 y0(1.0, 0.0);
+  for (const nde::adjoint_method& method : {nde::adjoint_method(nde::backsolve_adjoint{}),
+                                            nde::adjoint_method(nde::checkpointed_adjoint{})}) {
+    auto sol = nde::solve(term, nde::leapfrog{}, 0.0, 1.0, y0, theta,
+                          {.controller = nde::constant_step{.dt = 0.1}, .adjoint = method});
+    REQUIRE(sol.success());
+    const auto g = sol.backward(std::vector<vec2>{vec2(1.0, 0.0)});
+    CHECK(g.status == nde::status::invalid_input);
+    CHECK_THAT(g.message, Catch::Contains("use nde::discrete_adjoint{} with this method"));
+  }
+}
