@@ -65,6 +65,11 @@ void check_against_finite_differences(const Net& net, Eigen::Index batch, unsign
   net.forward(theta, x, y, ws);
   CHECK((h - y).norm() <= 1e-13 * (1 + y.norm()));
   CHECK((g - gradient_x(net, theta, x)).norm() <= 1e-13 * (1 + g.norm()));
+  // The first-order-only pass gives the same H and ∇ₓH.
+  matrix g_first, h_first;
+  pass.gradient(theta, x, g_first, &h_first);
+  CHECK((g_first - g).norm() <= 1e-14 * (1 + g.norm()));
+  CHECK((h_first - h).norm() <= 1e-14 * (1 + h.norm()));
 
   // Tangent of ∇ₓH along (u, θ̇): central differences of the first-order input gradient.
   const double e = 1e-5;

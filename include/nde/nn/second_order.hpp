@@ -241,12 +241,47 @@ class second_order_pass {
     run(theta, &theta_dot, x, u, nullptr, g, &g_dot, nullptr);
   }
 
-  /// \brief `g = ∇ₓH` (and optionally `h = H`), without the tangent work's output.
+  /// \brief `g = ∇ₓH` (and optionally `h = H`): first order only (one GEMM per linear layer
+  /// forward and one backward; no weight gradient is formed).
   template <class X>
   void gradient(const Eigen::Ref<const vector>& theta, const Eigen::MatrixBase<X>& x, matrix& g,
                 matrix* h = nullptr) {
-    m_zero.setZero(x.rows(), x.cols());
-    run(theta, nullptr, x, m_zero, h, &g, nullptr, nullptr);
+    check(theta, x, x);
+    const Eigen::Index n = x.cols();
+    m_value[0] = x;
+    for_each_layer([&](auto k) {
+      constexpr std::size_t K = k();
+      const auto& layer = m_net.template layer<K>();
+      using L = std::remove_cvref_t<decltype(layer)>;
+      if constexpr (detail::is_linear_layer<L>::value) {
+        const auto seg = segment<K>(theta);
+        m_value[K + 1].noalias() = layer.weight(seg) * m_value[K];
+        m_value[K + 1].colwise() += layer.bias(seg);
+      } else {
+        const matrix& xv = m_value[K];
+        m_value[K + 1].resize(xv.rows(), n);
+        m_dvalue[K].resize(xv.rows(), n);
+        for (Eigen::Index j = 0; j < xv.size(); ++j) {
+          const S y = layer.value(xv.data()[j]);
+          m_value[K + 1].data()[j] = y;
+          m_dvalue[K].data()[j] = layer.derivative(xv.data()[j], y);
+        }
+      }
+    });
+    if (h) *h = m_value[count];
+    m_g.setOnes(1, n);
+    for_each_layer_reversed([&](auto k) {
+      constexpr std::size_t K = k();
+      const auto& layer = m_net.template layer<K>();
+      using L = std::remove_cvref_t<decltype(layer)>;
+      if constexpr (detail::is_linear_layer<L>::value) {
+        m_next.noalias() = layer.weight(segment<K>(theta)).transpose() * m_g;
+      } else {
+        m_next = m_g.cwiseProduct(m_dvalue[K]);
+      }
+      m_g.swap(m_next);
+    });
+    g = m_g;
   }
 
  private:
@@ -290,7 +325,7 @@ class second_order_pass {
   Net m_net;
   std::vector<matrix> m_value, m_tangent;    // layer outputs: X_k, Ẋ_k (k = 0 is the input)
   std::vector<matrix> m_dvalue, m_dtangent;  // activations: σ'(X_k) and its tangent
-  matrix m_g, m_g_dot, m_next, m_next_dot, m_zero;
+  matrix m_g, m_g_dot, m_next, m_next_dot;
 };
 
 /// \brief The same second-order pass for any `sequential` network, by running its `vjp` on
