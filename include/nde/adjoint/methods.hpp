@@ -80,7 +80,7 @@ struct checkpointed_adjoint {
 };
 
 /// \brief Exact O(1)-memory gradient of an algebraically reversible solver (`reversible_heun`,
-/// `mali`, `reversible_rk<Tableau>`): Kidger, Foster, Li & Lyons 2021 (§3), Zhuang et al.
+/// `mali`, `reversible_rk<Tableau>`): Kidger, Foster, Li & Lyons 2021, Zhuang et al.
 /// 2021 (MALI), McCallum & Foster 2024.
 ///
 /// The forward pass records the accepted step times (one number per step) and the final

@@ -16,9 +16,11 @@
 /// This is what `reversible_adjoint` (adjoint/methods.hpp) uses to rebuild the forward states
 /// from the final one, so the exact gradient of the computed solution needs O(1) memory in the
 /// number of steps. Fixed steps only (no error estimate: use `constant_step` or `fixed_times`).
-/// Its linear stability is weak (a two-step scheme whose parasitic ŷ − y mode is not damped, as
-/// McCallum & Foster 2024 discuss): on stiff or strongly damped problems with large steps the
-/// reconstruction error grows from step to step; `reversible_adjoint` detects that.
+/// Its linear stability is weak (McCallum & Foster 2024 discuss it): on y' = κy the step map of
+/// (y, ŷ) has determinant −1 and eigenvalues z ± sqrt(z² + 1), z = hκ, so for Re κ < 0 the
+/// parasitic root ≈ −(1 − z) grows like e^{|Re κ| t} whatever the step. On strongly damped
+/// problems over long times the forward parasitic mode and the reconstruction error grow;
+/// `reversible_adjoint` detects a reconstruction that has diverged.
 ///
 /// Dense output: linear interpolation between the step ends (degree 1, order 1).
 #pragma once
