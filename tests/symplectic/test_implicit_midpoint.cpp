@@ -65,7 +65,7 @@ const vecx& coupled_params() {
 
 }  // namespace
 
-TEST_CASE("implicit midpoint: order 2 on a non-separable Hamiltonian; leapfrog refuses it",
+TEST_CASE("implicit midpoint: order 2 on a non-separable Hamiltonian, leapfrog refuses it",
           "[symplectic][implicit]") {
   auto term = make_coupled();
   CHECK_FALSE(term.separable());
@@ -230,7 +230,7 @@ TEST_CASE("implicit midpoint: discrete-adjoint gradients against central differe
 }
 
 TEST_CASE(
-    "implicit midpoint: an unconverged iteration fails the solve, never accepted; bad "
+    "implicit midpoint: an unconverged iteration fails the solve, never accepted, bad "
     "settings are refused",
     "[symplectic][implicit][errors]") {
   auto stiff = make_term<linear_force>(1, nde::coupling::separable);

@@ -83,7 +83,7 @@ TEST_CASE("empirical orders on the harmonic oscillator (exact solution) and the 
   }
 }
 
-TEST_CASE("the splitting methods count f-evaluation equivalents; rkn4 counts force evaluations",
+TEST_CASE("the splitting methods count f-evaluation equivalents, rkn4 counts force evaluations",
           "[symplectic][cost]") {
   auto term = make_term<pendulum_force>(1, nde::coupling::second_order);
   const vecx theta = unit_params();
@@ -139,7 +139,7 @@ energy_record energy_run(Term& term, const Method& method, const State& y0, doub
 
 }  // namespace
 
-TEST_CASE("energy error stays bounded over 10^4 periods; rk4 and dopri5 at the same cost drift",
+TEST_CASE("energy error stays bounded over 10^4 periods, rk4 and dopri5 at the same cost drift",
           "[symplectic][energy]") {
   const int periods = 10000;
   const double two_pi = 2 * std::acos(-1.0);
@@ -237,7 +237,7 @@ double symplecticity_defect(Term& term, const Method& method, const State& y0, d
 
 }  // namespace
 
-TEST_CASE("the step map is symplectic to round-off (MᵀJM = J); rk4's is not",
+TEST_CASE("the step map is symplectic to round-off (MᵀJM = J), rk4's is not",
           "[symplectic][geometry]") {
   auto pendulum = make_term<pendulum_force>(1, nde::coupling::second_order);
   auto kepler = make_term<kepler_force>(2, nde::coupling::second_order);
@@ -255,7 +255,7 @@ TEST_CASE("the step map is symplectic to round-off (MᵀJM = J); rk4's is not",
   }
 }
 
-TEST_CASE("leapfrog and Forest-Ruth are time-reversible; symplectic Euler is not",
+TEST_CASE("leapfrog and Forest-Ruth are time-reversible, symplectic Euler is not",
           "[symplectic][geometry]") {
   auto kepler = make_term<kepler_force>(2, nde::coupling::separable);
   const vecx theta = unit_params();

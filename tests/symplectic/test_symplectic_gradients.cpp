@@ -160,7 +160,7 @@ void check_against_differences(Term& term, const Method& method, bool check_thet
 
 TEST_CASE(
     "discrete adjoints of the splitting methods and rkn4 match central differences "
-    "(θ, y0, t0, t1, output times; a forced, non-autonomous pendulum)",
+    "(θ, y0, t0, t1, output times, a forced, non-autonomous pendulum)",
     "[symplectic][gradients]") {
   auto separable = make_term<pendulum_force>(1, nde::coupling::separable);
   auto second = make_term<pendulum_force>(1, nde::coupling::second_order);
@@ -241,7 +241,7 @@ TEST_CASE("leapfrog with b = 0 is the explicit midpoint rule: same solution, sam
 TEST_CASE(
     "Kepler (autonomous): leapfrog and Forest-Ruth gradients through 200 steps (the last one "
     "shortened onto t1) against "
-    "central differences; a batch's gradient is the sum of its columns'",
+    "central differences, a batch's gradient is the sum of its columns'",
     "[symplectic][gradients]") {
   auto kepler = make_term<kepler_force>(2, nde::coupling::separable);
   const vecx theta = (vecx(3) << 1.0, 1.1, 0.0).finished();
