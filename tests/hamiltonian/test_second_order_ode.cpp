@@ -4,6 +4,7 @@
 // gradients by every method, the separable (F(q)) variant, and bad input.
 #include <nde/models/second_order.hpp>
 #include <nde/nn/mlp.hpp>
+#include <nde/nn/time_layers.hpp>
 #include <nde/optim/adam.hpp>
 #include <nde/solvers/dopri5.hpp>
 #include <nde/solvers/rk4.hpp>
@@ -240,4 +241,34 @@ TEST_CASE("second-order model bad input", "[hamiltonian][second_order_ode][bad_i
   CHECK_THROWS_WITH(f.vf_p(0.0, vec::Zero(2), theta, unsized), Catch::Contains("shape"));
   CHECK_THROWS_WITH((nde::second_order_state<vec>(vec::Zero(2), vec::Zero(3))),
                     Catch::Contains("differ"));
+}
+
+TEST_CASE("time-dependent force F(t, q, q'): time cotangents match central differences",
+          "[hamiltonian][second_order_ode]") {
+  using time_net = nde::nn::sequential<nde::nn::concat_linear<D, D>, nde::nn::tanh_activation,
+                                       nde::nn::linear<D, D>>;
+  nde::second_order_field<time_net, vec> f(
+      time_net(nde::nn::concat_linear<D, D>(2, 8), {}, nde::nn::linear<D, D>(8, 1)));
+  std::mt19937_64 rng(13);
+  const vec theta = random_vector(f.num_params(), rng, 0.7);
+  const vec y = random_vector(2, rng), a = random_vector(2, rng);
+  const double t = 0.7, e = 1e-6;
+  auto field = [&](double tt) {
+    vec out;
+    f(tt, y, theta, out);
+    return out;
+  };
+  const double fd = a.dot(field(t + e) - field(t - e)) / (2 * e);
+  vec a_y;
+  vec a_theta = vec::Zero(f.num_params());
+  double a_t = 0.25;
+  f.vjp(t, y, theta, a, a_y, a_theta, a_t);
+  CHECK(std::abs((a_t - 0.25) - fd) <= 1e-8 * (1 + std::abs(fd)));
+  CHECK(std::abs(fd) > 1e-3);  // the force does depend on t
+  double w_t = 0;
+  vec w_y;
+  vec w_theta = vec::Zero(f.num_params());
+  f.vjp_p(t, y, theta, a, w_y, w_theta, w_t);
+  f.vjp_q(t, y, theta, a, w_y, w_theta, w_t);  // a = v: adds nothing to w_t
+  CHECK(std::abs(w_t - fd) <= 1e-8 * (1 + std::abs(fd)));
 }

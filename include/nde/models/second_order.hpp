@@ -136,6 +136,19 @@ class second_order_field : public time_step_control {
     scalar w_t{};
     force_vjp(t, y, theta, w, w_y, w_theta, w_t);
   }
+  /// \brief `vjp_q` with the time cotangent (a = v does not depend on t: `w_t` unchanged).
+  template <class T>
+  void vjp_q(T t, const State& y, params_view<scalar> theta, const State& w, State& w_y,
+             params_ref<scalar> w_theta, scalar&) {
+    vjp_q(t, y, theta, w, w_y, w_theta);
+  }
+  /// \brief `vjp_p` with the time cotangent `w_t += w_pᵀ ∂F/∂t`.
+  template <class T>
+  void vjp_p(T t, const State& y, params_view<scalar> theta, const State& w, State& w_y,
+             params_ref<scalar> w_theta, scalar& w_t) {
+    check(y);
+    force_vjp(t, y, theta, w, w_y, w_theta, w_t);
+  }
   /// \brief `out = [v̇; ∂F/∂y ẏ + ∂F/∂θ θ̇ + ∂F/∂t ṫ]`: one forward pass on dual numbers.
   template <class T>
   void jvp(T t, const State& y, params_view<scalar> theta, const State& y_dot,
