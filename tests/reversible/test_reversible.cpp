@@ -54,6 +54,13 @@ struct tanh_field {
     dA.noalias() += a * th.transpose();
     a_theta.tail(n) += std::cos(double(t)) * a;
   }
+  // With the time cotangent a_t += aᵀ ∂f/∂t = -sin(t) aᵀ b.
+  template <class T>
+  void vjp(T t, const vec& y, nde::params_view<double> theta, const vec& a, vec& a_y,
+           nde::params_ref<double> a_theta, double& a_t) const {
+    vjp(t, y, theta, a, a_y, a_theta);
+    a_t -= std::sin(double(t)) * a.dot(theta.tail(n));
+  }
 };
 
 vec tanh_theta() {
@@ -72,8 +79,9 @@ std::vector<vec> weights(std::size_t count) {
 }
 
 template <class Stepper>
-double loss(const Stepper& method, const vec& y0, const vec& theta, const nde::solve_options& o) {
-  auto s = nde::solve(nde::ode_term(tanh_field{}), method, 0.0, 1.0, y0, theta, o);
+double loss(const Stepper& method, const vec& y0, const vec& theta, const nde::solve_options& o,
+            double t0 = 0.0, double t1 = 1.0) {
+  auto s = nde::solve(nde::ode_term(tanh_field{}), method, t0, t1, y0, theta, o);
   REQUIRE(s.status == nde::status::success);
   const auto w = weights(s.ys.size());
   double l = 0;
@@ -144,7 +152,9 @@ void check_gradient(const Stepper& method, const nde::solve_options& o) {
   CHECK(g.stored.stats.reconstruction_error == 0.0);
   CHECK(g.reversible.stats.peak_stored_states == 2);
   CHECK(g.stored.stats.peak_stored_states == 2 * g.stored.stats.backward_steps);
-  CHECK_FALSE(g.reversible.time_gradients);
+  CHECK(g.reversible.time_gradients);
+  CHECK(g.reversible.t0 == Catch::Approx(g.stored.t0).epsilon(1e-10));
+  CHECK(g.reversible.t1 == Catch::Approx(g.stored.t1).epsilon(1e-10));
   // Against central differences of the same steps.
   const auto [d_theta, d_y0] = central_differences(method, g.step_times, o.save_at);
   CHECK(relative(g.reversible.params, d_theta) <= 1e-7);
@@ -527,4 +537,53 @@ TEST_CASE("reversible adjoint backward in time (t1 < t0)", "[reversible][gradien
            (2 * h);
   }
   CHECK(relative(g.params, d) <= 1e-7);
+}
+
+TEST_CASE("reversible adjoint: time gradients against central differences",
+          "[reversible][gradient][time]") {
+  // Constant steps of 0.03 on [0, 1]: 33 free steps and one clipped onto t1, which stretches
+  // with t1; every step end moves with t0.
+  const auto run = [](const auto& method) {
+    const nde::solve_options base{.controller = nde::constant_step{.dt = 0.03}};
+    const vec theta = tanh_theta(), y0 = tanh_y0();
+    const double h = 1e-6;
+    SECTION("final state") {
+      nde::solve_options o = base;
+      o.adjoint = nde::reversible_adjoint{};
+      auto s = nde::solve(nde::ode_term(tanh_field{}), method, 0.0, 1.0, y0, theta, o);
+      REQUIRE(s.status == nde::status::success);
+      const auto g = s.backward(weights(1));
+      REQUIRE(g.status == nde::status::success);
+      REQUIRE(g.time_gradients);
+      const double d_t1 = (loss(method, y0, theta, base, 0.0, 1.0 + h) -
+                           loss(method, y0, theta, base, 0.0, 1.0 - h)) /
+                          (2 * h);
+      const double d_t0 =
+          (loss(method, y0, theta, base, h, 1.0) - loss(method, y0, theta, base, -h, 1.0)) /
+          (2 * h);
+      CHECK(g.t1 == Catch::Approx(d_t1).epsilon(1e-6));
+      CHECK(g.t0 == Catch::Approx(d_t0).epsilon(1e-6));
+    }
+    SECTION("save_at.ts outputs at t0 and t1, moved with them") {
+      nde::solve_options o = base;
+      o.save_at = nde::save_at::times({0.0, 1.0});
+      o.adjoint = nde::reversible_adjoint{};
+      auto s = nde::solve(nde::ode_term(tanh_field{}), method, 0.0, 1.0, y0, theta, o);
+      REQUIRE(s.status == nde::status::success);
+      const auto g = s.backward(weights(2));
+      REQUIRE(g.status == nde::status::success);
+      const auto shifted = [&](double t0, double t1) {
+        nde::solve_options p = base;
+        p.save_at = nde::save_at::times({t0, t1});
+        return loss(method, y0, theta, p, t0, t1);
+      };
+      const double d_end = (shifted(0.0, 1.0 + h) - shifted(0.0, 1.0 - h)) / (2 * h);
+      const double d_start = (shifted(h, 1.0) - shifted(-h, 1.0)) / (2 * h);
+      CHECK(g.ts[1] + g.t1 == Catch::Approx(d_end).epsilon(1e-6));
+      CHECK(g.ts[0] + g.t0 == Catch::Approx(d_start).epsilon(1e-6));
+    }
+  };
+  SECTION("reversible Heun") { run(nde::reversible_heun{}); }
+  SECTION("MALI") { run(nde::mali{}); }
+  SECTION("reversible RK4") { run(nde::reversible_rk<nde::rk4_tableau>{}); }
 }

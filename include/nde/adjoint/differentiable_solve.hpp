@@ -641,11 +641,11 @@ class differentiable_integrator {
   void backward_with(const reversible_adjoint& method, Term& term, std::span<const State> cot,
                      gradient_type& g) {
     if constexpr (algebraically_reversible_stepper<Stepper, State>) {
+      constexpr bool with_time = time_differentiable_field<Term, T, State>;
       auto& tp = m_tape;
       const std::size_t n_steps = tp.step_count();
       const params_view<scalar> theta(tp.theta);
       const params_ref<scalar> theta_bar(g.params);
-      finish_time(g, false);
       State& direct = m_y0_direct;
       direct = tp.y0;
       direct.setZero();
@@ -655,8 +655,18 @@ class differentiable_integrator {
         if (o.t == tp.t0 && (o.step == 0 || n_steps == 0)) direct += cot[o.index];
       if (n_steps == 0) {
         g.y0 = direct;
+        finish_time(g, with_time);
         return;
       }
+      // An output at a step end τ of a save_at.ts entry moves alone like y(τ) ≈ y_end +
+      // (τ − t_end) f(τ, y_end): dL/dτ = ȳ·f, and −ȳ·f to the step end's time.
+      auto output_rate = [&](const State& y_at, T t, const State& c) -> scalar {
+        m_f0 = y_at;
+        term.vf(t, y_at, theta, m_f0);
+        ++g.stats.backward_rhs_evals;
+        return c.cwiseProduct(m_f0).sum();
+      };
+      scalar carry = 0, t1_total = 0;
       auto& r = m_reversal;
       g.stats.backward_rhs_evals +=
           m_method.start_reversal(term, tp.t1, tp.y_end, tp.z_end, theta, r);
@@ -664,14 +674,32 @@ class differentiable_integrator {
       const scalar scale = std::max<scalar>(scalar(1), tp.y0.template lpNorm<Eigen::Infinity>());
       for (std::size_t k = n_steps; k-- > 0;) {
         const auto st = tp.step(k);
+        scalar end_bar = 0;
         for (; next_output > 0 && tp.outputs[next_output - 1].step == k; --next_output) {
           const auto& o = tp.outputs[next_output - 1];
-          if (o.t == st.t1 && !(o.t == tp.t0 && k == 0)) r.y_bar += cot[o.index];
+          if (o.t == st.t1 && !(o.t == tp.t0 && k == 0)) {
+            const State& c = cot[o.index];
+            r.y_bar += c;
+            if (with_time && o.source >= 0 && !c.isZero(0)) {
+              const scalar v = output_rate(r.y, o.t, c);
+              g.ts[static_cast<std::size_t>(o.source)] += static_cast<T>(v);
+              end_bar -= v;
+            }
+          }
         }
         const State* y_start = tp.store_all ? &tp.states[k] : nullptr;
         const State* z_start = tp.store_all ? &tp.aux_states[k] : nullptr;
-        const auto counts =
-            m_method.reverse_step(term, st.t0, st.t1, theta, r, theta_bar, y_start, z_start);
+        const auto counts = m_method.reverse_step(term, st.t0, st.t1, theta, r, theta_bar, y_start,
+                                                  z_start, with_time);
+        if constexpr (with_time) {
+          // A free step end sits a fixed step after its start, an `end` one is t1, a fixed one
+          // a given time; a step starts where the previous one ended.
+          const scalar end = r.t1_bar + end_bar + carry;
+          scalar start = r.t0_bar;
+          if (st.kind == boundary_kind::free) start += end;
+          if (st.kind == boundary_kind::end) t1_total += end;
+          carry = start;
+        }
         g.stats.backward_rhs_evals += counts.evaluations;
         g.stats.backward_vjp_evals += counts.vjps;
         ++g.stats.backward_steps;
@@ -694,8 +722,21 @@ class differentiable_integrator {
       g.stats.reconstruction_error = static_cast<double>(error);
       r.y = tp.y0;
       r.z = m_z0;
-      g.stats.backward_vjp_evals += m_method.finish_reversal(term, tp.t0, theta, r, theta_bar);
+      g.stats.backward_vjp_evals +=
+          m_method.finish_reversal(term, tp.t0, theta, r, theta_bar, with_time);
       g.y0 = r.y_bar + direct;
+      if constexpr (with_time) {
+        g.t0 += static_cast<T>(carry + r.t0_bar);
+        g.t1 += static_cast<T>(t1_total);
+        // save_at.ts entries at t0, held fixed while t0 moves: y(τ) ≈ y0 − (t0 − τ) f(t0, y0).
+        for (const auto& o : tp.outputs) {
+          if (o.source < 0 || o.t != tp.t0 || o.step != 0 || cot[o.index].isZero(0)) continue;
+          const scalar v = output_rate(tp.y0, tp.t0, cot[o.index]);
+          g.ts[static_cast<std::size_t>(o.source)] += static_cast<T>(v);
+          g.t0 -= static_cast<T>(v);
+        }
+      }
+      finish_time(g, with_time);
       if (!(error <= static_cast<scalar>(method.tolerance) * scale)) {
         g.status = status::step_size_too_small;
         g.message = detail::concatenate(

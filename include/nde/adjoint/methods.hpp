@@ -94,8 +94,10 @@ struct checkpointed_adjoint {
 ///
 /// Differentiates outputs at t0 and at step ends (t1, `save_at.steps`, and `save_at.ts`
 /// entries the controller lands on, e.g. `pid_controller::step_ts` or `fixed_times`); an output
-/// read from the dense output inside a step, and `jump_ts`, are refused (invalid_input). The
-/// time gradients are not computed (`time_gradients` is false, the entries NaN).
+/// read from the dense output inside a step, and `jump_ts`, are refused (invalid_input). Time
+/// gradients (a time-differentiable term) follow the discrete adjoint's conventions: step sizes
+/// fixed except the step clipped onto t1; a `save_at.ts` output at a step end moves alone like
+/// y(τ) ≈ y_end + (τ − t_end) f(τ, y_end) (one f evaluation per such output).
 struct reversible_adjoint {
   /// Largest accepted ‖y0_rebuilt − y0‖∞ / max(1, ‖y0‖∞) before the gradient is reported as
   /// diverged (`status::step_size_too_small`: smaller steps make the inverse stable again).

@@ -143,10 +143,12 @@ class mali {
   /// \brief Buffers of the backward pass: the current (y, v) and their cotangents.
   template <state State>
   struct reversal {
-    State y, z;          ///< State (y, v) at the current step boundary (z holds v).
-    State y_bar, z_bar;  ///< Their cotangents.
-    State k, u_bar;      ///< Midpoint argument and the cotangent of f there.
-    State scratch;       ///< f / vjp output.
+    State y, z;                     ///< State (y, v) at the current step boundary (z holds v).
+    State y_bar, z_bar;             ///< Their cotangents.
+    State k, u_bar;                 ///< Midpoint argument and the cotangent of f there.
+    State scratch;                  ///< f / vjp output.
+    scalar_of_t<State> t0_bar = 0;  ///< Cotangent of the last reversed step's start time.
+    scalar_of_t<State> t1_bar = 0;  ///< Cotangent of its end time.
     /// \brief Sizes every buffer like `like`.
     void resize(const State& like) {
       for (State* s : {&y, &z, &y_bar, &z_bar, &k, &u_bar, &scratch})
@@ -171,16 +173,21 @@ class mali {
 
   /// \brief One backward step over [t0, t1]: (y1, v1) becomes (y0, v0) (the closed-form inverse,
   /// or the stored start state when `y0`, `v0` are non-null), and the cotangents of (y1, v1)
-  /// become those of (y0, v0); `theta_bar` accumulates. One f and one vjp, at the same point.
+  /// become those of (y0, v0); `theta_bar` accumulates. With `with_time` (a time-differentiable
+  /// term) `r.t0_bar`, `r.t1_bar` are the cotangents of the step's start and end times. One f
+  /// and one vjp, at the same point.
   template <class Term, time_scalar T, state State>
   reverse_counts reverse_step(Term& term, T t0, T t1, params_view<scalar_of_t<State>> theta,
                               reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar,
                               const std::type_identity_t<State>* y0,
-                              const std::type_identity_t<State>* v0) const {
+                              const std::type_identity_t<State>* v0, bool with_time = false) const {
     using scalar = scalar_of_t<State>;
     const auto half = static_cast<scalar>(t1 - t0) / 2;
     const T tm = midpoint(t0, t1);
     std::size_t evaluations = 0;
+    r.t0_bar = r.t1_bar = 0;
+    scalar h_bar = 0;
+    if (with_time) h_bar += r.y_bar.cwiseProduct(r.z).sum() / 2;  // ȳ1 · v1 / 2
     if (y0 != nullptr) {
       r.y = *y0;
       r.z = *v0;
@@ -195,20 +202,42 @@ class mali {
     // y1 = k + h/2 v1, v1 = 2u − v0, u = f(tm, k), k = y0 + h/2 v0.
     r.z_bar += half * r.y_bar;  // v̄1 in full
     r.u_bar = 2 * r.z_bar;
-    term.vjp(tm, r.k, theta, r.u_bar, r.scratch, theta_bar);
+    scalar a_t = 0;
+    pull(term, tm, r.k, theta, r.u_bar, r.scratch, theta_bar, a_t, with_time);
     r.y_bar += r.scratch;  // k̄ = ȳ1 + Jᵀ ū, and ȳ0 = k̄
     r.z_bar = half * r.y_bar - r.z_bar;
+    if (with_time) {
+      h_bar += r.y_bar.cwiseProduct(r.z).sum() / 2;  // k̄ · v0 / 2
+      r.t0_bar = a_t / 2 - h_bar;
+      r.t1_bar = a_t / 2 + h_bar;
+    }
     return {evaluations, 1};
   }
 
   /// \brief After the first step: folds the cotangent of v0 = f(t0, y0) into ȳ0 (`r.y` must hold
-  /// y0). \return vjps.
+  /// y0); with `with_time`, `r.t0_bar` is the extra cotangent of t0. \return vjps.
   template <class Term, time_scalar T, state State>
   std::size_t finish_reversal(Term& term, T t0, params_view<scalar_of_t<State>> theta,
-                              reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar) const {
-    term.vjp(t0, r.y, theta, r.z_bar, r.scratch, theta_bar);
+                              reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar,
+                              bool with_time = false) const {
+    r.t0_bar = 0;
+    pull(term, t0, r.y, theta, r.z_bar, r.scratch, theta_bar, r.t0_bar, with_time);
     r.y_bar += r.scratch;
     return 1;
+  }
+
+ private:
+  template <class Term, time_scalar T, state State>
+  static void pull(Term& term, T t, const State& y, params_view<scalar_of_t<State>> theta,
+                   const State& a, State& a_y, params_ref<scalar_of_t<State>> a_theta,
+                   scalar_of_t<State>& a_t, bool with_time) {
+    if constexpr (time_differentiable_field<Term, T, State>) {
+      if (with_time) {
+        detail::vjp_with_time(term, t, y, theta, a, a_y, a_theta, a_t);
+        return;
+      }
+    }
+    term.vjp(t, y, theta, a, a_y, a_theta);
   }
 };
 

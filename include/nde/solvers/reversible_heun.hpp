@@ -142,12 +142,16 @@ class reversible_heun {
   /// \brief Buffers of the backward pass: the current (y, ŷ, f(t, ŷ)) and their cotangents.
   template <state State>
   struct reversal {
-    State y, z, f;              ///< State at the current step boundary.
-    State y_bar, z_bar, f_bar;  ///< Cotangents of y, ŷ and f(t, ŷ) there.
-    State scratch;              ///< vjp output.
+    using scalar = scalar_of_t<State>;  ///< State scalar.
+    State y, z, f;                      ///< State at the current step boundary.
+    State y_bar, z_bar, f_bar;          ///< Cotangents of y, ŷ and f(t, ŷ) there.
+    State z_prev, f_prev;               ///< ŷ0 and f(t0, ŷ0) being rebuilt.
+    State scratch;                      ///< vjp output.
+    scalar t0_bar = 0;                  ///< Cotangent of the last reversed step's start time.
+    scalar t1_bar = 0;                  ///< Cotangent of its end time.
     /// \brief Sizes every buffer like `like`.
     void resize(const State& like) {
-      for (State* s : {&y, &z, &f, &y_bar, &z_bar, &f_bar, &scratch})
+      for (State* s : {&y, &z, &f, &y_bar, &z_bar, &f_bar, &z_prev, &f_prev, &scratch})
         s->setZero(like.rows(), like.cols());
     }
   };
@@ -171,43 +175,72 @@ class reversible_heun {
   /// \brief One backward step over [t0, t1]: the cotangents of (y1, ŷ1, f1) in `r` become those
   /// of (y0, ŷ0, f0) (`theta_bar` accumulates), and (y1, ŷ1, f1) becomes (y0, ŷ0, f0): the
   /// closed-form inverse, or the stored start state (`y0`, `z0` non-null: the stored-state
-  /// reference mode). One f and one vjp.
+  /// reference mode). With `with_time` (a time-differentiable term) `r.t0_bar`, `r.t1_bar` are
+  /// the cotangents of the step's start and end times. One f and one vjp.
   template <class Term, time_scalar T, state State>
   reverse_counts reverse_step(Term& term, T t0, T t1, params_view<scalar_of_t<State>> theta,
                               reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar,
                               const std::type_identity_t<State>* y0,
-                              const std::type_identity_t<State>* z0) const {
+                              const std::type_identity_t<State>* z0, bool with_time = false) const {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
+    r.t0_bar = r.t1_bar = 0;
     // y1 = y0 + h/2 (f0 + f1), f1 = f(t1, ŷ1), ŷ1 = 2 y0 − ŷ0 + h f0.
     r.f_bar += (h / 2) * r.y_bar;
-    term.vjp(t1, r.z, theta, r.f_bar, r.scratch, theta_bar);
+    pull(term, t1, r.z, theta, r.f_bar, r.scratch, theta_bar, r.t1_bar, with_time);
     r.z_bar += r.scratch;
+    // Back to (y0, ŷ0, f0).
+    if (y0 != nullptr) {
+      r.z_prev = *z0;
+      term.vf(t0, r.z_prev, theta, r.f_prev);
+    } else {
+      r.z_prev = 2 * r.y - r.z - h * r.f;
+      term.vf(t0, r.z_prev, theta, r.f_prev);
+    }
+    if (with_time) {
+      const scalar h_bar =
+          r.y_bar.cwiseProduct(r.f_prev + r.f).sum() / 2 + r.z_bar.cwiseProduct(r.f_prev).sum();
+      r.t1_bar += h_bar;
+      r.t0_bar -= h_bar;
+    }
+    if (y0 != nullptr) {
+      r.y = *y0;
+    } else {
+      r.y -= (h / 2) * (r.f_prev + r.f);
+    }
     r.f_bar = (h / 2) * r.y_bar + h * r.z_bar;
     r.y_bar += 2 * r.z_bar;
     r.z_bar = -r.z_bar;
-    // Back to (y0, ŷ0, f0).
-    if (y0 != nullptr) {
-      r.z = *z0;
-      term.vf(t0, r.z, theta, r.scratch);
-      r.y = *y0;
-    } else {
-      r.z = 2 * r.y - r.z - h * r.f;
-      term.vf(t0, r.z, theta, r.scratch);
-      r.y -= (h / 2) * (r.scratch + r.f);
-    }
-    r.f.swap(r.scratch);
+    r.z.swap(r.z_prev);
+    r.f.swap(r.f_prev);
     return {1, 1};
   }
 
   /// \brief After the first step: folds the cotangents of ŷ0 = y0 and f(t0, y0) into ȳ0
-  /// (`r.y`, `r.z` must hold y0). \return vjps.
+  /// (`r.y`, `r.z` must hold y0); with `with_time`, `r.t0_bar` is the extra cotangent of t0.
+  /// \return vjps.
   template <class Term, time_scalar T, state State>
   std::size_t finish_reversal(Term& term, T t0, params_view<scalar_of_t<State>> theta,
-                              reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar) const {
-    term.vjp(t0, r.y, theta, r.f_bar, r.scratch, theta_bar);
+                              reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar,
+                              bool with_time = false) const {
+    r.t0_bar = 0;
+    pull(term, t0, r.y, theta, r.f_bar, r.scratch, theta_bar, r.t0_bar, with_time);
     r.y_bar += r.z_bar + r.scratch;
     return 1;
+  }
+
+ private:
+  template <class Term, time_scalar T, state State>
+  static void pull(Term& term, T t, const State& y, params_view<scalar_of_t<State>> theta,
+                   const State& a, State& a_y, params_ref<scalar_of_t<State>> a_theta,
+                   scalar_of_t<State>& a_t, bool with_time) {
+    if constexpr (time_differentiable_field<Term, T, State>) {
+      if (with_time) {
+        detail::vjp_with_time(term, t, y, theta, a, a_y, a_theta, a_t);
+        return;
+      }
+    }
+    term.vjp(t, y, theta, a, a_y, a_theta);
   }
 };
 

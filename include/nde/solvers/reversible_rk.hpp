@@ -176,6 +176,8 @@ class reversible_rk {
     State y, z;                                                    ///< Current (y, z).
     State y_bar, z_bar;                                            ///< Their cotangents.
     State scratch;                                                 ///< Cotangent in flight.
+    scalar_of_t<State> t0_bar = 0;  ///< Cotangent of the last reversed step's start time.
+    scalar_of_t<State> t1_bar = 0;  ///< Cotangent of its end time.
     /// \brief Sizes every buffer like `like`.
     void resize(const State& like) {
       base.resize(like);
@@ -201,19 +203,23 @@ class reversible_rk {
   /// \brief One backward step over [t0, t1]: (y1, z1) becomes (y0, z0) (the explicit inverse,
   /// or the stored start state when `y0`, `z0` are non-null) and the cotangents of (y1, z1)
   /// become those of (y0, z0); `theta_bar` accumulates. Replays both base steps (once each)
-  /// and pulls back through them with the base method's exact reverse step.
+  /// and pulls back through them with the base method's exact reverse step. With `with_time`
+  /// (a time-differentiable term) `r.t0_bar`, `r.t1_bar` are the cotangents of the step's start
+  /// and end times.
   template <class Term, time_scalar T, state State>
   reverse_counts reverse_step(Term& term, T t0, T t1, params_view<scalar_of_t<State>> theta,
                               reversal<State>& r, params_ref<scalar_of_t<State>> theta_bar,
                               const std::type_identity_t<State>* y0,
-                              const std::type_identity_t<State>* z0) const {
+                              const std::type_identity_t<State>* z0, bool with_time = false) const {
     using scalar = scalar_of_t<State>;
     const auto lambda = static_cast<scalar>(m_lambda);
     reverse_counts counts;
     // z1 = y1 + z0 − Φ_{−h}(t1, y1): z̄0 = z̄1, ȳ1 += z̄1 − J_{Φ−h}ᵀ z̄1.
     counts.evaluations += m_base.replay(term, t1, t0, r.y, theta, r.base, false);
     r.scratch = -r.z_bar;
-    counts.vjps += m_base.pull_step(term, t1, t0, theta, r.base, r.scratch, theta_bar, false);
+    counts.vjps += m_base.pull_step(term, t1, t0, theta, r.base, r.scratch, theta_bar, with_time);
+    r.t1_bar = r.base.t0_bar;  // Φ_{−h} starts at t1
+    r.t0_bar = r.base.t1_bar;
     r.y_bar += r.z_bar + r.scratch;
     if (z0 != nullptr) {
       r.z = *z0;
@@ -228,16 +234,20 @@ class reversible_rk {
       r.y = (r.y - r.base.y1) / lambda + r.z;
     }
     r.scratch = r.y_bar;
-    counts.vjps += m_base.pull_step(term, t0, t1, theta, r.base, r.scratch, theta_bar, false);
+    counts.vjps += m_base.pull_step(term, t0, t1, theta, r.base, r.scratch, theta_bar, with_time);
+    r.t0_bar += r.base.t0_bar;
+    r.t1_bar += r.base.t1_bar;
     r.z_bar += r.scratch - lambda * r.y_bar;
     r.y_bar *= lambda;
     return counts;
   }
 
-  /// \brief After the first step: z0 = y0, so z̄0 adds to ȳ0. \return vjps (0).
+  /// \brief After the first step: z0 = y0, so z̄0 adds to ȳ0 (no extra time cotangent).
+  /// \return vjps (0).
   template <class Term, time_scalar T, state State>
   std::size_t finish_reversal(Term&, T, params_view<scalar_of_t<State>>, reversal<State>& r,
-                              params_ref<scalar_of_t<State>>) const {
+                              params_ref<scalar_of_t<State>>, bool = false) const {
+    r.t0_bar = 0;
     r.y_bar += r.z_bar;
     return 0;
   }
