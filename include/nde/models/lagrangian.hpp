@@ -58,7 +58,9 @@ struct lagrangian_options {
 /// Cost per column of `operator()`: one forward pass with the input Jacobian (d = 2n times the
 /// GEMM work of a plain forward pass), one reverse pass, the Hessian sum O(Σ m_k d²) and an
 /// n × n factorisation. `vjp` adds the third-order reverse pass of `nn::scalar_network_curvature`
-/// (about seven forward + reverse passes) and two triangular solves per column.
+/// (14 GEMMs per linear layer) and one more solve per column. Measured in the `lagrangian`
+/// example (4-128-128-1, batch 128): a training step costs about 3× an HNN step of the same
+/// width. Not checked to be allocation-free (the LU condition estimate may allocate).
 ///
 /// Unlike torchdyn's LNN (per-sample autograd Hessians and a silent pseudo-inverse), a singular
 /// or non-finite M throws `nde::error` naming the column and the condition estimate; inside
@@ -159,7 +161,7 @@ class lagrangian_field : public time_step_control {
   /// \brief Jacobian–vector product (forward sensitivities): `out = ∂f/∂y ẏ + ∂f/∂θ θ̇` (L does
   /// not read t). The q̈ block is M⁻¹ dψ with ψ = ∇_q L − (∂²L/∂q̇∂(q, q̇))[q̇; q̈] at fixed q̈,
   /// differentiated by one reverse pass of the network on nested dual numbers
-  /// (`dual<dual<scalar>>`, about ten real passes; forward sensitivities suit few parameters).
+  /// (`dual<dual<scalar>>`, scalar code paths; forward sensitivities suit few parameters).
   template <class T>
   void jvp(T, const State& y, params_view<scalar> theta, const State& y_dot,
            params_view<scalar> theta_dot, scalar, State& out) {

@@ -21,9 +21,10 @@
 /// **Third order.** `directional_gradients` runs the reverse pass once in the truncated
 /// polynomial algebra spanned by {1, ε₁, ε₂, ε₃, ε₁ε₂} (ε_i² = ε₁ε₃ = ε₂ε₃ = 0) with input
 /// x + ε₁a + ε₂b + ε₃c; every component is a real matrix, so each product is a GEMM. This is
-/// forward-over-reverse differentiation (Pearlmutter 1994) with two nested tangents
-/// (`nde::dual<nde::dual<S>>` gives the same numbers, about ten times slower). Cost about seven
-/// ordinary forward + reverse passes.
+/// forward-over-reverse differentiation (Pearlmutter 1994) with two nested tangents; running the
+/// layers' own reverse pass on `nde::dual<nde::dual<S>>` gives the same numbers (the tests check
+/// it) without vectorised GEMMs. Cost: 14 GEMMs per linear layer (a plain forward + reverse pass
+/// has 3).
 #pragma once
 
 #include "nde/core/status.hpp"
