@@ -259,11 +259,12 @@ class lagrangian_field : public time_step_control {
       factorise(b);
       if (m_options.factorisation == mass_matrix_factorisation::lu) {
         m_acc.col(b) = m_lu.solve(m_rhs);
-        if (cotangent) m_lambda.col(b) = m_lu.transpose().solve(cotangent->col(b));
       } else {
         m_acc.col(b) = m_llt.solve(m_rhs);
-        if (cotangent) m_lambda.col(b) = m_llt.solve(cotangent->col(b));
       }
+      // λ = M⁻ᵀ w with the inverse the condition check formed (n × n; no transposed solve,
+      // which would copy the factorisation).
+      if (cotangent) m_lambda.col(b).noalias() = m_inverse.transpose() * cotangent->col(b);
     }
   }
 
@@ -274,10 +275,11 @@ class lagrangian_field : public time_step_control {
           detail::concatenate("lagrangian_field: the Hessian or gradient of L has non-finite "
                               "entries at batch column ",
                               column));
-    double rcond = 0;
+    const Eigen::Index n = m_mass.rows();
+    if (m_identity.rows() != n) m_identity = matrix::Identity(n, n);
     if (m_options.factorisation == mass_matrix_factorisation::lu) {
       m_lu.compute(m_mass);
-      rcond = double(m_lu.rcond());
+      m_inverse = m_lu.solve(m_identity);
     } else {
       m_llt.compute(m_mass);
       if (m_llt.info() != Eigen::Success)
@@ -288,8 +290,13 @@ class lagrangian_field : public time_step_control {
                                 column,
                                 " (Cholesky failed; use mass_matrix_factorisation::lu "
                                 "for an indefinite but invertible one)"));
-      rcond = double(m_llt.rcond());
+      m_inverse = m_llt.solve(m_identity);
     }
+    // The exact 1-norm reciprocal condition number 1/(‖M‖₁‖M⁻¹‖₁) from n solves (n is small;
+    // Eigen's estimator allocates).
+    const double norm = double(m_mass.cwiseAbs().colwise().sum().maxCoeff());
+    const double inverse_norm = double(m_inverse.cwiseAbs().colwise().sum().maxCoeff());
+    const double rcond = n == 0 ? 1.0 : 1.0 / (norm * inverse_norm);
     if (!(rcond > m_options.min_rcond))
       throw error(
           status::invalid_input,
@@ -331,7 +338,7 @@ class lagrangian_field : public time_step_control {
   nn::scalar_network_curvature<Net, scalar> m_curv;
   lagrangian_options m_options;
   Eigen::Index m_half = 0;
-  matrix m_acc, m_lambda, m_mass, m_wb, m_dir_a, m_dir_b, m_dir_c;
+  matrix m_acc, m_lambda, m_mass, m_inverse, m_identity, m_wb, m_dir_a, m_dir_b, m_dir_c;
   Eigen::Matrix<scalar, Eigen::Dynamic, 1> m_rhs;
   Eigen::PartialPivLU<matrix> m_lu;
   Eigen::LLT<matrix> m_llt;

@@ -302,11 +302,11 @@ class scalar_network_curvature {
     } else {
       const matrix& jin = jacobian_of_input<K>();
       const Eigen::Index d = m_net.in_size(), cols = delta.cols();
-      m_curv = delta.cwiseProduct(m_d2[K]);
+      m_curv[K] = delta.cwiseProduct(m_d2[K]);
       for (Eigen::Index b = 0; b < cols; ++b) {
         const auto jb = jin.middleCols(b * d, d);
-        m_scaled.noalias() = m_curv.col(b).asDiagonal() * jb;
-        m_hessian.middleCols(b * d, d).noalias() += jb.transpose() * m_scaled;
+        m_scaled[K].noalias() = m_curv[K].col(b).asDiagonal() * jb;
+        m_hessian.middleCols(b * d, d).noalias() += jb.transpose() * m_scaled[K];
       }
       m_delta[K] = delta.cwiseProduct(m_d1[K]);
     }
@@ -375,13 +375,13 @@ class scalar_network_curvature {
       Eigen::Map<matrix> dw(base, rows, inputs);
       Eigen::Map<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>> db(base + rows * inputs, rows);
       // ε₃ − ε₁ε₂ component of δ hᵀ: δ₀(h₃ − h₁₂)ᵀ + (δ₃ − δ₁₂)h₀ᵀ − δ₁h₂ᵀ − δ₂h₁ᵀ.
-      m_diff_h = in[3] - in[4];
-      m_diff_d = delta[3] - delta[4];
-      dw.noalias() += delta[0] * m_diff_h.transpose();
-      dw.noalias() += m_diff_d * in[0].transpose();
+      m_diff_h[K] = in[3] - in[4];
+      m_diff_d[K] = delta[3] - delta[4];
+      dw.noalias() += delta[0] * m_diff_h[K].transpose();
+      dw.noalias() += m_diff_d[K] * in[0].transpose();
       dw.noalias() -= delta[1] * in[2].transpose();
       dw.noalias() -= delta[2] * in[1].transpose();
-      db += m_diff_d.rowwise().sum();
+      db += m_diff_d[K].rowwise().sum();
       for (int k = 0; k < 5; ++k) back[k].noalias() = w.transpose() * delta[k];
     } else {
       const Eigen::Index rows = in[0].rows(), cols = in[0].cols();
@@ -403,8 +403,9 @@ class scalar_network_curvature {
   }
 
   Net m_net;
-  matrix m_x, m_eye, m_value, m_gradient, m_hessian, m_curv, m_scaled, m_diff_h, m_diff_d;
-  std::array<matrix, count> m_out, m_jac, m_d1, m_d2, m_d3;
+  matrix m_x, m_eye, m_value, m_gradient, m_hessian;
+  // One buffer per layer, so that repeated calls of the same shape never reallocate.
+  std::array<matrix, count> m_out, m_jac, m_d1, m_d2, m_d3, m_curv, m_scaled, m_diff_h, m_diff_d;
   std::array<matrix, count + 1> m_delta;
   std::array<matrix, 5> m_in;
   std::array<std::array<matrix, 5>, count> m_tout;
