@@ -39,6 +39,15 @@
 #include "nde/solvers/bosh3.hpp"
 #include "nde/solvers/dopri5.hpp"
 #include "nde/solvers/tsit5.hpp"
+#include "nde/solvers/splitting.hpp"
+#include "nde/solvers/symplectic_euler.hpp"
+#include "nde/solvers/leapfrog.hpp"
+#include "nde/solvers/forest_ruth.hpp"
+#include "nde/solvers/rkn4.hpp"
+#include "nde/solvers/implicit_midpoint.hpp"
+#include "nde/solvers/reversible_heun.hpp"
+#include "nde/solvers/mali.hpp"
+#include "nde/solvers/reversible_rk.hpp"
 #include "nde/step_size/controller.hpp"
 #include "nde/step_size/error_norm.hpp"
 #include "nde/step_size/constant_step.hpp"
@@ -61,6 +70,8 @@
 #include "nde/nn/sequential.hpp"
 #include "nde/nn/mlp.hpp"
 #include "nde/nn/initialisers.hpp"
+#include "nde/nn/second_order.hpp"
+#include "nde/nn/hessian.hpp"
 
 // optim (optimisers, schedules, losses) and io (parameter files, .npy)
 #include "nde/optim/sgd.hpp"
@@ -76,3 +87,6 @@
 // models
 #include "nde/models/per_sample.hpp"
 #include "nde/models/neural_ode.hpp"
+#include "nde/models/hamiltonian.hpp"
+#include "nde/models/second_order.hpp"
+#include "nde/models/lagrangian.hpp"
