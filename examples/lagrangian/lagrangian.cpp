@@ -7,7 +7,7 @@
 // baseline's drifts. A training step (loss + gradient over a batch) of the LNN is timed against
 // a Hamiltonian network of the same width (nde::hamiltonian_field) and the baseline.
 //
-//   lagrangian [--iters 4000] [--hidden 128] [--batch 128] [--lr 3e-3] [--trajectories 40]
+//   lagrangian [--iters 4000] [--hidden 128] [--batch 128] [--lr 1e-3] [--trajectories 40]
 //              [--t-train 4] [--tests 6] [--t-test 20] [--dt 0.01] [--timing-reps 30]
 //              [--seed 0] [--report-every 500] [--out out/lagrangian]
 //
@@ -234,7 +234,7 @@ int main(int argc, char** argv) try {
   opts.add("iters", "4000", "Adam steps per model")
       .add("hidden", "128", "width of both hidden layers (all models)")
       .add("batch", "128", "states per training step")
-      .add("lr", "3e-3", "initial Adam learning rate (cosine decay to 1%)")
+      .add("lr", "1e-3", "initial Adam learning rate (cosine decay to 1%)")
       .add("trajectories", "40", "training trajectories")
       .add("t-train", "4", "length of each training trajectory (s)")
       .add("tests", "6", "test initial states (rollouts)")
