@@ -294,7 +294,7 @@ TEST_CASE("a diverging reconstruction is detected and reported", "[reversible][d
     auto s = decay(nde::reversible_heun{}, 100.0, 0.01);
     REQUIRE(s.status == nde::status::success);  // the forward pass itself stays finite
     const auto g = s.backward(c);
-    CHECK(g.status == nde::status::step_size_too_small);
+    CHECK(g.status == nde::status::reconstruction_failed);
     CHECK(g.message.find("reconstruction diverged") != std::string::npos);
     CHECK(g.stats.reconstruction_error > 1e-6);
   }
@@ -312,7 +312,7 @@ TEST_CASE("a diverging reconstruction is detected and reported", "[reversible][d
     auto s = decay(nde::mali{}, 100.0, 0.01);
     REQUIRE(s.status == nde::status::success);
     const auto g = s.backward(c);
-    CHECK(g.status == nde::status::step_size_too_small);
+    CHECK(g.status == nde::status::reconstruction_failed);
     CHECK(g.message.find("reconstruction diverged") != std::string::npos);
   }
   SECTION("reversible RK with a strong coupling: accurate forward, unstable inverse") {
@@ -320,7 +320,7 @@ TEST_CASE("a diverging reconstruction is detected and reported", "[reversible][d
     REQUIRE(s.status == nde::status::success);
     CHECK(s.ys.back()[0] == Catch::Approx(std::exp(-1.0)).epsilon(1e-8));
     const auto g = s.backward(c);
-    CHECK(g.status == nde::status::step_size_too_small);
+    CHECK(g.status == nde::status::reconstruction_failed);
     CHECK(g.message.find("lambda closer to 1") != std::string::npos);
   }
   SECTION("overflow in the reconstruction: NaN/Inf, stopped at the step it appears") {

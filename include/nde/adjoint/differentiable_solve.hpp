@@ -738,7 +738,7 @@ class differentiable_integrator {
       }
       finish_time(g, with_time);
       if (!(error <= static_cast<scalar>(method.tolerance) * scale)) {
-        g.status = status::step_size_too_small;
+        g.status = status::reconstruction_failed;
         g.message = detail::concatenate(
             "backward: the reversible reconstruction diverged: the rebuilt y0 is ", error,
             " away from the true one (tolerance ", method.tolerance, " x ", scale, ", over ",

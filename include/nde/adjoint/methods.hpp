@@ -100,7 +100,7 @@ struct checkpointed_adjoint {
 /// y(τ) ≈ y_end + (τ − t_end) f(τ, y_end) (one f evaluation per such output).
 struct reversible_adjoint {
   /// Largest accepted ‖y0_rebuilt − y0‖∞ / max(1, ‖y0‖∞) before the gradient is reported as
-  /// diverged (`status::step_size_too_small`: smaller steps make the inverse stable again).
+  /// diverged (`status::reconstruction_failed`: smaller steps make the inverse stable again).
   double tolerance = 1e-6;
   /// Debug/reference mode: store every step's (y, z) and use them instead of the inverse (the
   /// stored-state discrete adjoint of the same method; O(steps) memory).

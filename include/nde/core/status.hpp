@@ -19,6 +19,9 @@ enum class status {
   step_size_too_small,  ///< The controller asked for |dt| below `dtmin`, or t + dt == t.
   non_finite,           ///< NaN or Inf appeared in the state or in the vector field.
   invalid_input,        ///< The arguments were inconsistent (see the message).
+  /// A backward pass that rebuilds the forward states (`reversible_adjoint`) drifted from
+  /// them past its tolerance: the gradient is not that of the forward solve.
+  reconstruction_failed,
 };
 
 /// \brief Stable lower-case name of a status, e.g. `"max_steps_reached"`.
@@ -29,6 +32,7 @@ constexpr std::string_view to_string(status s) noexcept {
     case status::step_size_too_small: return "step_size_too_small";
     case status::non_finite: return "non_finite";
     case status::invalid_input: return "invalid_input";
+    case status::reconstruction_failed: return "reconstruction_failed";
   }
   return "unknown";
 }
