@@ -302,7 +302,7 @@ std::string run(const system& sys, const settings& s, std::mt19937_64& rng) {
 int main(int argc, char** argv) {
   examples::options opt(
       "hamiltonian", "Hamiltonian neural networks vs a baseline network (Greydanus et al. 2019)");
-  opt.add("steps", "2000", "Adam steps per model (full batch)")
+  opt.add("steps", "2000", "Adam steps per model")
       .add("hidden", "200", "units in each of the two hidden tanh layers (both models)")
       .add("trajectories", "50", "trajectories per system (half train, half test)")
       .add("horizon", "20", "length of the evaluation rollouts")
