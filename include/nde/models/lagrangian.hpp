@@ -38,6 +38,37 @@
 
 namespace nde {
 
+namespace detail {
+
+/// A Cholesky factorisation that is safe to copy before its first `compute`. (Eigen 3.4's
+/// default-constructed `LLT` leaves its `ComputationInfo` uninitialised, so copying one that
+/// was never computed reads an indeterminate enum, which UndefinedBehaviorSanitizer reports.)
+/// A computed one is copied whole, buffers included.
+template <class Matrix>
+struct scratch_llt {
+  Eigen::LLT<Matrix> llt;
+  bool computed = false;
+
+  scratch_llt() = default;
+  scratch_llt(const scratch_llt& other) : computed(other.computed) {
+    if (other.computed) llt = other.llt;
+  }
+  scratch_llt& operator=(const scratch_llt& other) {
+    if (this != &other && other.computed) llt = other.llt;
+    computed = computed || other.computed;
+    return *this;
+  }
+  ~scratch_llt() = default;
+  /// Factorises `m` (see Eigen::LLT::compute).
+  template <class M>
+  void compute(const M& m) {
+    llt.compute(m);
+    computed = true;
+  }
+};
+
+}  // namespace detail
+
 /// \brief How `lagrangian_field` solves with the velocity Hessian M = ∇²_q̇ L.
 enum class mass_matrix_factorisation {
   lu,        ///< Partial-pivoting LU: any invertible M (L and −L give the same motion).
@@ -204,7 +235,7 @@ class lagrangian_field : public time_step_control {
       if (m_options.factorisation == mass_matrix_factorisation::lu) {
         out.col(b).tail(n) = m_lu.solve(m_rhs);
       } else {
-        out.col(b).tail(n) = m_llt.solve(m_rhs);
+        out.col(b).tail(n) = m_llt.llt.solve(m_rhs);
       }
     }
   }
@@ -260,7 +291,7 @@ class lagrangian_field : public time_step_control {
       if (m_options.factorisation == mass_matrix_factorisation::lu) {
         m_acc.col(b) = m_lu.solve(m_rhs);
       } else {
-        m_acc.col(b) = m_llt.solve(m_rhs);
+        m_acc.col(b) = m_llt.llt.solve(m_rhs);
       }
       // λ = M⁻ᵀ w with the inverse the condition check formed (n × n; no transposed solve,
       // which would copy the factorisation).
@@ -282,7 +313,7 @@ class lagrangian_field : public time_step_control {
       m_inverse = m_lu.solve(m_identity);
     } else {
       m_llt.compute(m_mass);
-      if (m_llt.info() != Eigen::Success)
+      if (m_llt.llt.info() != Eigen::Success)
         throw error(
             status::invalid_input,
             detail::concatenate("lagrangian_field: the velocity Hessian ∂²L/∂q̇² is not positive "
@@ -290,7 +321,7 @@ class lagrangian_field : public time_step_control {
                                 column,
                                 " (Cholesky failed; use mass_matrix_factorisation::lu "
                                 "for an indefinite but invertible one)"));
-      m_inverse = m_llt.solve(m_identity);
+      m_inverse = m_llt.llt.solve(m_identity);
     }
     // The exact 1-norm reciprocal condition number 1/(‖M‖₁‖M⁻¹‖₁) from n solves (n is small;
     // Eigen's estimator allocates).
@@ -341,7 +372,7 @@ class lagrangian_field : public time_step_control {
   matrix m_acc, m_lambda, m_mass, m_inverse, m_identity, m_wb, m_dir_a, m_dir_b, m_dir_c;
   Eigen::Matrix<scalar, Eigen::Dynamic, 1> m_rhs;
   Eigen::PartialPivLU<matrix> m_lu;
-  Eigen::LLT<matrix> m_llt;
+  detail::scratch_llt<matrix> m_llt;  // factorised again before every use
   using dual_scalar = dual<dual<scalar>>;
   using dual_workspace =
       decltype(std::declval<const Net&>().template make_workspace<dual_scalar>(Eigen::Index{1}));
