@@ -220,9 +220,8 @@ class rkn4 {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
     const scalar th = static_cast<scalar>((tau - t0) / (t1 - t0));
-    const scalar t2 = th * th;
-    out = ((6 * t2 - 6 * th) / h) * y0 + ((6 * th - 6 * t2) / h) * y1 +
-          (1 - 4 * th + 3 * t2) * ws.f0 + (3 * t2 - 2 * th) * ws.f1;
+    const auto w = detail::cubic_hermite(th);
+    out = (w.d_y0 / h) * y0 + (w.d_y1 / h) * y1 + w.d_f0 * ws.f0 + w.d_f1 * ws.f1;
   }
 
   /// \brief Buffers of the reverse step.
@@ -296,11 +295,7 @@ class rkn4 {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
     const auto th = static_cast<scalar>((tau - t0) / (t1 - t0));
-    const scalar t2 = th * th, t3 = t2 * th;
-    const scalar w_y0 = 1 - 3 * t2 + 2 * t3, w_y1 = 3 * t2 - 2 * t3, w_f0 = th - 2 * t2 + t3,
-                 w_f1 = t3 - t2;
-    const scalar d_y0 = 6 * t2 - 6 * th, d_y1 = 6 * th - 6 * t2, d_f0 = 1 - 4 * th + 3 * t2,
-                 d_f1 = 3 * t2 - 2 * th;
+    const auto [w_y0, w_y1, w_f0, w_f1, d_y0, d_y1, d_f0, d_f1] = detail::cubic_hermite(th);
     const scalar dot_f0 = y_bar.cwiseProduct(ws.forward.f0).sum();
     const scalar dot_f1 = y_bar.cwiseProduct(ws.forward.f1).sum();
     ws.y0_bar += w_y0 * y_bar;

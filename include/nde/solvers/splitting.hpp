@@ -338,7 +338,7 @@ class splitting {
                         const workspace<State>& ws, State& out) const {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
-    const auto w = hermite(static_cast<scalar>((tau - t0) / (t1 - t0)));
+    const auto w = detail::cubic_hermite(static_cast<scalar>((tau - t0) / (t1 - t0)));
     out = (w.d_y0 / h) * y0 + (w.d_y1 / h) * y1 + w.d_f0 * ws.f0 + w.d_f1 * ws.f1;
   }
 
@@ -427,7 +427,7 @@ class splitting {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
     const auto theta = static_cast<scalar>((tau - t0) / (t1 - t0));
-    const auto w = hermite(theta);
+    const auto w = detail::cubic_hermite(theta);
     const scalar dot_f0 = y_bar.cwiseProduct(ws.forward.f0).sum();
     const scalar dot_f1 = y_bar.cwiseProduct(ws.forward.f1).sum();
     ws.y0_bar += w.y0 * y_bar;
@@ -545,17 +545,6 @@ class splitting {
   }
 
  private:
-  template <class S>
-  struct hermite_weights {
-    S y0, y1, f0, f1, d_y0, d_y1, d_f0, d_f1;
-  };
-  template <class S>
-  static hermite_weights<S> hermite(S th) {
-    const S t2 = th * th, t3 = t2 * th;
-    return {1 - 3 * t2 + 2 * t3, 3 * t2 - 2 * t3, th - 2 * t2 + t3,    t3 - t2,
-            6 * t2 - 6 * th,     6 * th - 6 * t2, 1 - 4 * th + 3 * t2, 3 * t2 - 2 * th};
-  }
-
   template <state State>
   static void add_time(double fraction, scalar_of_t<State> a_t, reverse_workspace<State>& ws) {
     using scalar = scalar_of_t<State>;

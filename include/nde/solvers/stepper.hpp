@@ -45,6 +45,21 @@ void evaluate_polynomial(const Coefficients& coefficients, std::size_t count, Sc
   }
 }
 
+/// Cubic Hermite basis on one step, θ ∈ [0, 1] (Hairer, Nørsett & Wanner I, eq. II.6.7):
+/// y(θ) = y0·`y0` + y1·`y1` + h f0·`f0` + h f1·`f1`, and the θ-derivatives of those weights
+/// (`d_*`), which the dense output's derivative and its reverse pass need.
+template <class S>
+struct cubic_hermite_weights {
+  S y0, y1, f0, f1, d_y0, d_y1, d_f0, d_f1;
+};
+/// The weights of `cubic_hermite_weights` at θ.
+template <class S>
+constexpr cubic_hermite_weights<S> cubic_hermite(S th) {
+  const S t2 = th * th, t3 = t2 * th;
+  return {1 - 3 * t2 + 2 * t3, 3 * t2 - 2 * t3, th - 2 * t2 + t3,    t3 - t2,
+          6 * t2 - 6 * th,     6 * th - 6 * t2, 1 - 4 * th + 3 * t2, 3 * t2 - 2 * th};
+}
+
 }  // namespace detail
 
 /// \brief Outcome of one trial step.
