@@ -90,3 +90,5 @@
 #include "nde/models/hamiltonian.hpp"
 #include "nde/models/second_order.hpp"
 #include "nde/models/lagrangian.hpp"
+#include "nde/nn/jacobian_pass.hpp"
+#include "nde/models/cnf.hpp"
