@@ -92,3 +92,8 @@
 #include "nde/models/lagrangian.hpp"
 #include "nde/nn/jacobian_pass.hpp"
 #include "nde/models/cnf.hpp"
+
+// datasets, optimal transport
+#include "nde/datasets/toy.hpp"
+#include "nde/ot/assignment.hpp"
+#include "nde/ot/wasserstein.hpp"
