@@ -123,7 +123,7 @@ TEST_CASE("cnf_field: the exact divergence is the trace of the Jacobian, Hutchin
   MatrixXd y = MatrixXd::Zero(d + 3, b);
   y.topRows(d) = random_matrix(d, b, rng);
 
-  nde::cnf_field<mixed_net> exact(net, {}, true);
+  nde::cnf_field<mixed_net> exact(net, {}, {.regularised = true});
   MatrixXd dy;
   exact(t, y, theta, dy);
   REQUIRE(dy.rows() == d + 3);
@@ -143,7 +143,7 @@ TEST_CASE("cnf_field: the exact divergence is the trace of the Jacobian, Hutchin
     CHECK(std::abs(dy(d + 2, s) - jac.squaredNorm()) < 1e-7);
   }
 
-  nde::cnf_field<mixed_net, nde::hutchinson_trace> hutch(net, {.probes = 2}, true);
+  nde::cnf_field<mixed_net, nde::hutchinson_trace> hutch(net, {.probes = 2}, {.regularised = true});
   const MatrixXd probe = random_matrix(d, 2 * b, rng);
   hutch.set_probe(probe);
   MatrixXd dh;
@@ -208,12 +208,13 @@ TEST_CASE("cnf_field: the vjp of every channel matches central differences in y,
     CHECK((a_theta2 - a_theta).cwiseAbs().maxCoeff() < 1e-15);
   };
   SECTION("exact trace, regularised") {
-    nde::cnf_field<mixed_net> field(net, {}, true);
+    nde::cnf_field<mixed_net> field(net, {}, {.regularised = true});
     check(field);
   }
   SECTION("Hutchinson, Gaussian probes, two per sample, regularised") {
     nde::cnf_field<mixed_net, nde::hutchinson_trace> field(
-        net, {.distribution = nde::probe_distribution::gaussian, .probes = 2}, true);
+        net, {.distribution = nde::probe_distribution::gaussian, .probes = 2},
+        {.regularised = true});
     field.draw_probe(b, rng);
     check(field);
   }
@@ -224,6 +225,65 @@ TEST_CASE("cnf_field: the vjp of every channel matches central differences in y,
     field.draw_probe(b, rng);
     check(field);
   }
+}
+
+TEST_CASE("cnf_field with the time as the last network input: divergence and vjp") {
+  using time_net = nn::sequential<nn::linear<>, nn::tanh_activation, nn::linear<>,
+                                  nn::softplus_activation, nn::linear<>>;
+  std::mt19937_64 rng(21);
+  const Eigen::Index d = 2, b = 2;
+  const time_net net(nn::linear<>(d + 1, 7), nn::tanh_activation{}, nn::linear<>(7, 5),
+                     nn::softplus_activation{}, nn::linear<>(5, d));
+  VectorXd theta(net.num_params());
+  nn::init_pytorch_default(net.layout(), theta, rng);
+  theta *= 1.5;
+  const double t = 0.3, h = 1e-6;
+  const MatrixXd y = random_matrix(d + 3, b, rng), a = random_matrix(d + 3, b, rng);
+  nde::cnf_field<time_net> field(net, {}, {.regularised = true, .time_input = true});
+  REQUIRE(field.dimension() == d);
+  REQUIRE(field.state_rows() == d + 3);
+  auto with_time = [&](const MatrixXd& z, double tt) {
+    MatrixXd in(d + 1, z.cols());
+    in.topRows(d) = z;
+    in.row(d).setConstant(tt);
+    return network_value(net, theta, 0.0, in);
+  };
+  MatrixXd dy;
+  field(t, y, theta, dy);
+  for (Eigen::Index s = 0; s < b; ++s) {
+    double trace = 0;
+    for (Eigen::Index i = 0; i < d; ++i) {
+      MatrixXd zp = y.topRows(d).col(s), zm = zp;
+      zp(i, 0) += h;
+      zm(i, 0) -= h;
+      trace += (with_time(zp, t) - with_time(zm, t))(i, 0) / (2 * h);
+    }
+    CHECK(max_abs(dy.col(s).head(d) - with_time(y.topRows(d).col(s), t)) < 1e-14);
+    CHECK(std::abs(dy(d, s) + trace) < 1e-8);
+  }
+  MatrixXd a_y;
+  VectorXd a_theta = VectorXd::Zero(theta.size());
+  double a_t = 0;
+  field.vjp(t, y, theta, a, a_y, a_theta, a_t);
+  auto phi = [&](const MatrixXd& yy, const VectorXd& th, double tt) {
+    MatrixXd out;
+    field(tt, yy, th, out);
+    return (a.array() * out.array()).sum();
+  };
+  for (Eigen::Index i = 0; i < y.size(); ++i) {
+    MatrixXd yp = y, ym = y;
+    yp.data()[i] += h;
+    ym.data()[i] -= h;
+    CHECK(std::abs(a_y.data()[i] - (phi(yp, theta, t) - phi(ym, theta, t)) / (2 * h)) < 1e-7);
+  }
+  for (Eigen::Index i = 0; i < theta.size(); ++i) {
+    VectorXd tp = theta, tm = theta;
+    tp[i] += h;
+    tm[i] -= h;
+    CHECK(std::abs(a_theta[i] - (phi(y, tp, t) - phi(y, tm, t)) / (2 * h)) < 1e-7);
+  }
+  CHECK(std::abs(a_t - (phi(y, theta, t + h) - phi(y, theta, t - h)) / (2 * h)) < 1e-7);
+  REQUIRE_THROWS_WITH(nde::cnf_field<time_net>(net), Catch::Contains("D → D"));
 }
 
 // Hutchinson on a fixed matrix A (the field f = A z): the estimate εᵀAε = εᵀSε has mean tr A and
@@ -287,6 +347,16 @@ TEST_CASE("A linear flow has the exact log-density, by the exact trace and by Hu
   CHECK((logp - expected).cwiseAbs().maxCoeff() < 1e-8);
   // The sampling direction inverts the flow: z ↦ e^{−AT} z.
   CHECK(max_abs(flow.transform_from_base(z, rng) - x) < 1e-8);
+  // to_base: the same map and ℓ(T) = −T tr A.
+  const auto base = flow.to_base(x, rng);
+  CHECK(max_abs(base.z - z) < 1e-8);
+  CHECK((base.delta_logp.array() + T * A.trace()).abs().maxCoeff() < 1e-8);
+  // Data at t0 = T, base at t1 = 0 (integrating backward): z = e^{−AT} x, log det = −T tr A.
+  nde::cnf<lin_net, nde::exact_trace> backward(net, theta, {},
+                                               {.t0 = T, .t1 = 0.0, .rtol = 1e-11, .atol = 1e-12});
+  const auto back = backward.to_base(x, rng);
+  CHECK(max_abs(back.z - (-A * T).exp() * x) < 1e-8);
+  CHECK((back.delta_logp.array() - T * A.trace()).abs().maxCoeff() < 1e-8);
 
   // Hutchinson: ℓ(T) = −T εᵀAε exactly for one probe; over many probes its mean is −T tr A.
   nde::cnf<lin_net, nde::hutchinson_trace> hflow(net, theta, {}, opts);
@@ -382,4 +452,5 @@ TEST_CASE("CNF bad input gets clear errors") {
   REQUIRE_THROWS_AS((nde::cnf<ffjord_net>(net, theta, {}, {.kinetic_weight = -1.0})), nde::error);
   REQUIRE_THROWS_AS((nde::cnf<ffjord_net>(net, VectorXd::Zero(3))), nde::error);
   REQUIRE_THROWS_AS((nde::cnf<ffjord_net>(net, theta, {}, {.t1 = 0.0})), nde::error);
+  REQUIRE_THROWS_AS((nde::cnf<ffjord_net>(net, theta, {}, {.t0 = std::nan("")})), nde::error);
 }

@@ -68,6 +68,15 @@ struct hutchinson_trace {
   Eigen::Index probes = 1;  ///< Probes per sample (the estimate is their mean), ≥ 1.
 };
 
+/// \brief Options of a `cnf_field`.
+struct cnf_field_options {
+  bool regularised = false;  ///< Add the RNODE channels E_K = ∫‖f‖², E_J = ∫‖∂f/∂z‖²_F.
+  /// The network takes the time as its last input row: `f(t, z) = net([z; t])` (D + 1 inputs,
+  /// D outputs; torchcfm's time-varying MLP). Otherwise the network is D → D and sees t through
+  /// its time layers (`concat_linear`, `concat_squash_linear`).
+  bool time_input = false;
+};
+
 /// \brief The augmented CNF dynamics as a differentiable field over a batch matrix state.
 ///
 /// State: (D + 1) × B, or (D + 3) × B when regularised; column b is sample b with rows
@@ -88,15 +97,20 @@ requires nn::jacobian_pass_network<Net, double> &&
   using divergence_type = Divergence;  ///< `exact_trace` or `hutchinson_trace`.
   static constexpr bool exact = std::is_same_v<Divergence, exact_trace>;  ///< Exact divergence.
 
-  /// \brief The field of `net` (D → D). `regularised` adds the two RNODE channels.
-  /// \throws nde::error (invalid_input) if the network is not square or `probes < 1`.
-  explicit cnf_field(Net net, Divergence divergence = {}, bool regularised = false)
-      : m_pass(std::move(net)), m_divergence(divergence), m_regularised(regularised) {
+  /// \brief The field of `net` (D → D, or D + 1 → D with `options.time_input`).
+  /// \throws nde::error (invalid_input) if the network's sizes do not fit or `probes < 1`.
+  explicit cnf_field(Net net, Divergence divergence = {}, cnf_field_options options = {})
+      : m_pass(std::move(net)),
+        m_divergence(divergence),
+        m_regularised(options.regularised),
+        m_time_input(options.time_input) {
     const auto& n = m_pass.network();
-    if (n.in_size() != n.out_size() || n.in_size() < 1)
+    const Eigen::Index extra = m_time_input ? 1 : 0;
+    if (n.in_size() != n.out_size() + extra || n.out_size() < 1)
       throw error(status::invalid_input,
                   "cnf_field: the network maps " + std::to_string(n.in_size()) + " inputs to " +
-                      std::to_string(n.out_size()) + " outputs; a flow needs D → D with D ≥ 1");
+                      std::to_string(n.out_size()) + " outputs; a flow needs D → D" +
+                      (m_time_input ? " plus the time input (D + 1 → D)" : "") + " with D ≥ 1");
     if constexpr (!exact) {
       if (m_divergence.probes < 1)
         throw error(status::invalid_input, "cnf_field: hutchinson_trace::probes must be ≥ 1");
@@ -106,7 +120,9 @@ requires nn::jacobian_pass_network<Net, double> &&
   /// \brief The network.
   [[nodiscard]] const Net& network() const noexcept { return m_pass.network(); }
   /// \brief Data dimension D.
-  [[nodiscard]] Eigen::Index dimension() const { return m_pass.network().in_size(); }
+  [[nodiscard]] Eigen::Index dimension() const { return m_pass.network().out_size(); }
+  /// \brief Whether the network takes [z; t] as its input.
+  [[nodiscard]] bool time_input() const noexcept { return m_time_input; }
   /// \brief State rows: D + 1, or D + 3 with the regularisers.
   [[nodiscard]] Eigen::Index state_rows() const { return dimension() + (m_regularised ? 3 : 1); }
   /// \brief Whether the kinetic and Jacobian channels are present.
@@ -196,11 +212,13 @@ requires nn::jacobian_pass_network<Net, double> &&
       throw error(status::invalid_input, "cnf_field: the state has " + std::to_string(y.rows()) +
                                              " rows, the flow needs " +
                                              std::to_string(state_rows()));
-    m_x.resize(d, k * b);
+    const Eigen::Index rows = m_time_input ? d + 1 : d;
+    m_x.resize(rows, k * b);
     for (Eigen::Index s = 0; s < b; ++s)
-      for (Eigen::Index j = 0; j < k; ++j) m_x.col(s * k + j) = y.col(s).head(d);
+      for (Eigen::Index j = 0; j < k; ++j) m_x.col(s * k + j).head(d) = y.col(s).head(d);
+    if (m_time_input) m_x.row(d).setConstant(t);
+    m_v.setZero(rows, k * b);
     if constexpr (exact) {
-      m_v.setZero(d, k * b);
       for (Eigen::Index s = 0; s < b; ++s)
         for (Eigen::Index j = 0; j < k; ++j) m_v(j, s * k + j) = 1.0;
     } else {
@@ -210,15 +228,16 @@ requires nn::jacobian_pass_network<Net, double> &&
                         std::to_string(m_probe.cols()) + " but the batch of " + std::to_string(b) +
                         " samples needs " + std::to_string(d) + "x" + std::to_string(k * b) +
                         " (call draw_probe(batch, rng) before the solve)");
+      m_v.topRows(d) = m_probe;
     }
-    m_pass.forward(theta, t, m_x, exact ? m_v : m_probe);
+    m_pass.forward(theta, t, m_x, m_v);
   }
 
   void write_value(Eigen::Index b, state_type& dydt) const {
     const Eigen::Index d = dimension(), k = tangents_per_sample();
     const auto& f = m_pass.value();
     const auto& jv = m_pass.tangent();
-    const Eigen::MatrixXd& v = exact ? m_v : m_probe;
+    const auto v = m_v.topRows(d);
     dydt.resize(state_rows(), b);
     for (Eigen::Index s = 0; s < b; ++s) {
       dydt.col(s).head(d) = f.col(s * k);
@@ -243,7 +262,7 @@ requires nn::jacobian_pass_network<Net, double> &&
       throw error(status::invalid_input, "cnf_field::vjp: the cotangent's shape differs from y's");
     const auto& f = m_pass.value();
     const auto& jv = m_pass.tangent();
-    const Eigen::MatrixXd& v = exact ? m_v : m_probe;
+    const auto v = m_v.topRows(d);
     // φ = a_z·f − a_ℓ w·tr + a_K ‖f‖² + a_J w Σ‖J v‖²: its gradient is the tangent part of the
     // reverse pass with cotangent W = w(−a_ℓ v + 2 a_J J v) and cotangent tangent
     // Ẇ = a_z + 2 a_K f (first tangent column of each sample only).
@@ -262,24 +281,28 @@ requires nn::jacobian_pass_network<Net, double> &&
     m_pass.reverse(theta, t, m_w, m_wdot, m_rdot, a_theta, a_t);
     a_y.setZero(y.rows(), b);
     for (Eigen::Index s = 0; s < b; ++s)
-      for (Eigen::Index j = 0; j < k; ++j) a_y.col(s).head(d) += m_rdot.col(s * k + j);
+      for (Eigen::Index j = 0; j < k; ++j) a_y.col(s).head(d) += m_rdot.col(s * k + j).head(d);
+    if (m_time_input) a_t += m_rdot.row(d).sum();  // the time row of every column
   }
 
   nn::jacobian_pass<Net, double> m_pass;
   Divergence m_divergence;
   bool m_regularised;
+  bool m_time_input;
   Eigen::MatrixXd m_probe;              // Hutchinson probe, D × (probes·B)
-  Eigen::MatrixXd m_x, m_v;             // replicated states, exact tangents
+  Eigen::MatrixXd m_x, m_v;             // replicated inputs ([z; t]) and their tangents
   Eigen::MatrixXd m_w, m_wdot, m_rdot;  // reverse-pass inputs and output
 };
 
 /// \brief Settings of a `cnf` model.
 struct cnf_options {
-  double t1 = 1.0;              ///< Integration length T (FFJORD's toy runs use 0.5), > 0.
-  double rtol = 1e-5;           ///< Forward relative tolerance (FFJORD's toy default).
-  double atol = 1e-5;           ///< Forward absolute tolerance.
+  double t0 = 0.0;     ///< Time of the data end of the flow.
+  double t1 = 1.0;     ///< Time of the base end (FFJORD's toy runs: T = 0.5); ≠ t0, either side.
+  double rtol = 1e-5;  ///< Forward relative tolerance (FFJORD's toy default).
+  double atol = 1e-5;  ///< Forward absolute tolerance.
   double kinetic_weight = 0.0;  ///< λ_K of RNODE's ∫‖f‖² (RNODE uses 0.01); needs regularised.
   double jacobian_weight = 0.0;  ///< λ_J of RNODE's ∫‖∂f/∂z‖²_F (0.01); needs regularised.
+  bool time_input = false;  ///< The network takes [z; t] (see `cnf_field_options::time_input`).
   std::int64_t max_steps = 100000;  ///< Step budget of each solve.
 };
 
@@ -319,11 +342,13 @@ class cnf {
   cnf(Net net, params_type theta, Divergence divergence = {}, cnf_options options = {},
       Gradient gradient = {})
       : m_options(options),
-        m_model(field_type(std::move(net), divergence,
-                           options.kinetic_weight != 0.0 || options.jacobian_weight != 0.0),
+        m_model(field_type(
+                    std::move(net), divergence,
+                    {.regularised = options.kinetic_weight != 0.0 || options.jacobian_weight != 0.0,
+                     .time_input = options.time_input}),
                 std::move(theta), std::move(gradient), model_options(options)) {
-    if (!(options.t1 > 0.0) || !std::isfinite(options.t1))
-      throw error(status::invalid_input, "cnf: t1 must be positive and finite");
+    if (!std::isfinite(options.t0) || !std::isfinite(options.t1) || options.t0 == options.t1)
+      throw error(status::invalid_input, "cnf: t0 and t1 must be finite and distinct");
     if (!(options.kinetic_weight >= 0.0) || !(options.jacobian_weight >= 0.0))
       throw error(status::invalid_input, "cnf: the regularisation weights must be ≥ 0");
   }
@@ -378,9 +403,27 @@ class cnf {
     return out;
   }
 
-  /// \brief log p(x) per column (nats), integrating data → base without recording a tape.
+  /// \brief What `to_base` returns: log p_x(x) = log p_base(z) − delta_logp per column.
+  struct base_result {
+    Eigen::MatrixXd z;           ///< The points at t1 (D × B).
+    Eigen::VectorXd delta_logp;  ///< ℓ(t1) = −∫_{t0}^{t1} div f dt per column.
+  };
+
+  /// \brief Maps data x (D × B) at t0 to the base at t1 with the log-density change, without
+  /// recording a tape: for a base other than N(0, I) (e.g. flow matching from a data source).
   /// With `hutchinson_trace` the trace integral uses one fresh probe per call: an unbiased
-  /// estimate of log p(x) (up to the solver's error); use `exact_trace` to evaluate a model.
+  /// estimate (up to the solver's error); use `exact_trace` to evaluate a model.
+  /// \throws nde::error on bad input or a failed solve.
+  [[nodiscard]] base_result to_base(const Eigen::MatrixXd& x, std::mt19937_64& rng) {
+    check_batch(x, "to_base");
+    field().draw_probe(x.cols(), rng);
+    const auto& result = m_model.predict(augment(x), m_times);
+    if (!result.success()) throw error(result.status, "cnf::to_base: " + result.message);
+    const Eigen::MatrixXd& y1 = result.ys.back();
+    return {y1.topRows(dimension()), y1.row(dimension()).transpose()};
+  }
+
+  /// \brief log p(x) per column (nats) under the N(0, I) base (`to_base` plus the base density).
   /// \throws nde::error on bad input or a failed solve.
   [[nodiscard]] Eigen::VectorXd log_density(const Eigen::MatrixXd& x, std::mt19937_64& rng) {
     check_batch(x, "log_density");
@@ -390,13 +433,13 @@ class cnf {
     return log_density_from(result.ys.back());
   }
 
-  /// \brief Maps base points z (D × B) at time T back to data space at time 0 (sampling).
+  /// \brief Maps base points z (D × B) at t1 back to data space at t0 (sampling).
   /// \throws nde::error on bad input or a failed solve.
   [[nodiscard]] Eigen::MatrixXd transform_from_base(const Eigen::MatrixXd& z,
                                                     std::mt19937_64& rng) {
     check_batch(z, "transform_from_base");
     field().draw_probe(z.cols(), rng);
-    const std::array<double, 2> back{m_options.t1, 0.0};
+    const std::array<double, 2> back{m_options.t1, m_options.t0};
     const auto& result = m_model.predict(augment(z), back);
     if (!result.success())
       throw error(result.status, "cnf::transform_from_base: " + result.message);
@@ -448,7 +491,7 @@ class cnf {
 
   cnf_options m_options;
   neural_ode<field_type, Method, Gradient, Eigen::MatrixXd> m_model;
-  std::array<double, 2> m_times{0.0, m_options.t1};
+  std::array<double, 2> m_times{m_options.t0, m_options.t1};
 };
 
 }  // namespace nde

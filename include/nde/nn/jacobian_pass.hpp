@@ -105,17 +105,18 @@ class jacobian_pass {
                       std::to_string(x.cols()) + " and v is " + std::to_string(v.rows()) + "x" +
                       std::to_string(v.cols()) + "; both must have " +
                       std::to_string(m_net.in_size()) + " rows and the same columns");
-    m_val[0] = x;
-    m_tan[0] = v;
     m_cols = x.cols();
+    m_vt[0].resize(x.rows(), 2 * m_cols);
+    m_vt[0].leftCols(m_cols) = x;
+    m_vt[0].rightCols(m_cols) = v;
     forward_layers(theta, t, std::make_index_sequence<count>{});
     m_has_forward = true;
   }
 
   /// \brief f(t, X) from the last `forward` (out × N).
-  [[nodiscard]] const matrix& value() const noexcept { return m_val[count]; }
+  [[nodiscard]] auto value() const { return m_vt[count].leftCols(m_cols); }
   /// \brief J V from the last `forward` (out × N).
-  [[nodiscard]] const matrix& tangent() const noexcept { return m_tan[count]; }
+  [[nodiscard]] auto tangent() const { return m_vt[count].rightCols(m_cols); }
 
   /// \brief Reverse pass at the point of the last `forward`: `rdot = H(W) V + Jᵀ Ẇ` per column
   /// (overwritten, in × N); `theta_dot += ∂/∂θ (W·J V + Ẇ·f)` summed over columns;
@@ -133,14 +134,15 @@ class jacobian_pass {
                                              std::to_string(m_cols));
     if (theta_dot.size() != m_net.num_params())
       throw error(status::invalid_input, "jacobian_pass::reverse: theta_dot has the wrong length");
-    m_cot = w;
-    m_cot_dot = wdot;
+    m_cot.resize(w.rows(), 2 * m_cols);
+    m_cot.leftCols(m_cols) = w;
+    m_cot.rightCols(m_cols) = wdot;
     reverse_layers(theta, t, theta_dot, t_dot, std::make_index_sequence<count>{});
-    rdot = m_cot_dot;
+    rdot = m_cot.rightCols(m_cols);
   }
 
   /// \brief Jᵀ W per column from the last `reverse` (in × N).
-  [[nodiscard]] const matrix& input_cotangent() const noexcept { return m_cot; }
+  [[nodiscard]] auto input_cotangent() const { return m_cot.leftCols(m_cols); }
 
  private:
   static constexpr std::size_t count = Net::num_layers;
@@ -167,55 +169,78 @@ class jacobian_pass {
   template <std::size_t K, class Theta>
   void forward_layer(const Eigen::MatrixBase<Theta>& theta, S t) {
     using L = layer_t<K>;
-    const matrix& h = m_val[K];
-    const matrix& hd = m_tan[K];
+    const Eigen::Index n = m_cols;
+    const matrix& hv = m_vt[K];  // [h | ḣ]
+    matrix& out = m_vt[K + 1];
     constexpr int kind = detail::affine_layer_kind<L>::value;
     if constexpr (kind != 0) {
       const auto& layer = m_net.template layer<K>();
-      const Eigen::Index in = layer.input_size(), out = layer.output_size(in);
+      const Eigen::Index in = layer.input_size(), rows = layer.output_size(in);
       const S* p = params_of<K>(theta);
       // W, b and (kind 2) the time column W₀: see the layers' parameter layouts.
-      const S* w_ptr = kind == 2 ? p + out : p;
-      const S* b_ptr = kind == 2 ? p + out * (in + 1) : p + out * in;
-      Eigen::Map<const matrix> wmat(w_ptr, out, in);
-      Eigen::Map<const vector> bias(b_ptr, out);
+      const S* w_ptr = kind == 2 ? p + rows : p;
+      const S* b_ptr = kind == 2 ? p + rows * (in + 1) : p + rows * in;
+      Eigen::Map<const matrix> wmat(w_ptr, rows, in);
+      Eigen::Map<const vector> bias(b_ptr, rows);
       vector& gate = m_gate[K];
       vector& shift = m_shift[K];
       if constexpr (kind == 3) {
-        Eigen::Map<const vector> w_b(p + out * in + out, out), w_g(p + out * in + 2 * out, out),
-            b_g(p + out * in + 3 * out, out);
+        Eigen::Map<const vector> w_b(p + rows * in + rows, rows),
+            w_g(p + rows * in + 2 * rows, rows), b_g(p + rows * in + 3 * rows, rows);
         gate = (w_g * t + b_g).unaryExpr([](S s) { return S(1) / (S(1) + std::exp(-s)); });
         shift = w_b * t;
       } else if constexpr (kind == 2) {
-        gate.setOnes(out);
-        shift = Eigen::Map<const vector>(p, out) * t;
+        gate.setOnes(rows);
+        shift = Eigen::Map<const vector>(p, rows) * t;
       } else {
-        gate.setOnes(out);
-        shift.setZero(out);
+        gate.setOnes(rows);
+        shift.setZero(rows);
       }
+      // One GEMM for value and tangent: [P | Ṗ] = W [h | ḣ], P = W h + b.
       matrix& pre = m_aux[K];
-      matrix& pre_dot = m_aux_dot[K];
-      pre.noalias() = wmat * h;
-      pre.colwise() += bias;
-      pre_dot.noalias() = wmat * hd;
-      m_val[K + 1] = gate.asDiagonal() * pre;
-      m_val[K + 1].colwise() += shift;
-      m_tan[K + 1] = gate.asDiagonal() * pre_dot;
+      pre.noalias() = wmat * hv;
+      pre.leftCols(n).colwise() += bias;
+      out = gate.asDiagonal() * pre;
+      out.leftCols(n).colwise() += shift;
     } else {
       const auto& act = m_net.template layer<K>();
-      matrix& d1 = m_aux[K];
-      matrix& d2 = m_aux_dot[K];
-      d1.resize(h.rows(), h.cols());
-      d2.resize(h.rows(), h.cols());
-      m_val[K + 1].resize(h.rows(), h.cols());
-      S f{}, s1{}, s2{}, s3{};
-      for (Eigen::Index j = 0; j < h.size(); ++j) {
-        activation_derivatives(act, h.data()[j], f, s1, s2, s3);
-        m_val[K + 1].data()[j] = f;
-        d1.data()[j] = s1;
-        d2.data()[j] = s2;
+      matrix& d = m_aux[K];  // [σ'(u) | σ''(u)]
+      using A = std::remove_cvref_t<decltype(act)>;
+      const auto u = hv.leftCols(n);
+      out.resize(hv.rows(), 2 * n);
+      d.resize(hv.rows(), 2 * n);
+      auto y = out.leftCols(n);
+      auto d1 = d.leftCols(n);
+      auto d2 = d.rightCols(n);
+      // Closed forms on whole arrays (SIMD for tanh, sigmoid, softplus through their packet
+      // kernels); other activations element by element.
+      if constexpr (std::is_same_v<A, tanh_activation>) {
+        y = u.unaryExpr(detail::activation_value_op<A, S>{act});
+        d1 = (S(1) - y.array().square()).matrix();
+        d2 = (S(-2) * y.array() * d1.array()).matrix();
+      } else if constexpr (std::is_same_v<A, sigmoid_activation>) {
+        y = u.unaryExpr(detail::activation_value_op<A, S>{act});
+        d1 = (y.array() * (S(1) - y.array())).matrix();
+        d2 = (d1.array() * (S(1) - S(2) * y.array())).matrix();
+      } else if constexpr (std::is_same_v<A, softplus_activation>) {
+        y = u.unaryExpr(detail::activation_value_op<A, S>{act});
+        d1 = u.unaryExpr(detail::activation_value_op<sigmoid_activation, S>{{}});
+        d2 = (d1.array() * (S(1) - d1.array())).matrix();
+      } else if constexpr (std::is_same_v<A, identity_activation>) {
+        y = u;
+        d1.setOnes();
+        d2.setZero();
+      } else {
+        S f{}, s1{}, s2{}, s3{};
+        for (Eigen::Index c = 0; c < n; ++c)
+          for (Eigen::Index r = 0; r < u.rows(); ++r) {
+            activation_derivatives(act, u(r, c), f, s1, s2, s3);
+            y(r, c) = f;
+            d1(r, c) = s1;
+            d2(r, c) = s2;
+          }
       }
-      m_tan[K + 1] = d1.cwiseProduct(hd);
+      out.rightCols(n) = d1.cwiseProduct(hv.rightCols(n));
     }
   }
 
@@ -223,67 +248,73 @@ class jacobian_pass {
   void reverse_layer(const Eigen::MatrixBase<Theta>& theta, S t, GT& theta_dot, S& t_dot) {
     using L = layer_t<K>;
     constexpr int kind = detail::affine_layer_kind<L>::value;
-    // m_cot = δ(output), m_cot_dot = its tangent; they become δ(input) and its tangent.
+    const Eigen::Index n = m_cols;
+    // m_cot = [δ(output) | its tangent]; it becomes [δ(input) | its tangent].
     if constexpr (kind != 0) {
       const auto& layer = m_net.template layer<K>();
-      const Eigen::Index in = layer.input_size(), out = layer.output_size(in);
+      const Eigen::Index in = layer.input_size(), rows = layer.output_size(in);
       const S* p = params_of<K>(theta);
       S* g = theta_dot.data() + m_net.parameter_offset(K);
-      const S* w_ptr = kind == 2 ? p + out : p;
-      S* gw_ptr = kind == 2 ? g + out : g;
-      S* gb_ptr = kind == 2 ? g + out * (in + 1) : g + out * in;
-      Eigen::Map<const matrix> wmat(w_ptr, out, in);
-      Eigen::Map<matrix> gw(gw_ptr, out, in);
-      Eigen::Map<vector> gb(gb_ptr, out);
+      const S* w_ptr = kind == 2 ? p + rows : p;
+      S* gw_ptr = kind == 2 ? g + rows : g;
+      S* gb_ptr = kind == 2 ? g + rows * (in + 1) : g + rows * in;
+      Eigen::Map<const matrix> wmat(w_ptr, rows, in);
+      Eigen::Map<matrix> gw(gw_ptr, rows, in);
+      Eigen::Map<vector> gb(gb_ptr, rows);
       const vector& gate = m_gate[K];
-      const matrix& h = m_val[K];
-      const matrix& hd = m_tan[K];
-      m_e = gate.asDiagonal() * m_cot;
-      m_e_dot = gate.asDiagonal() * m_cot_dot;
-      gw.noalias() += m_e_dot * h.transpose();
-      gw.noalias() += m_e * hd.transpose();
-      gb += m_e_dot.rowwise().sum();
+      // E = g ⊙ δu, Ė = g ⊙ δu̇, stored swapped as [Ė | E] so that one GEMM gives the weight
+      // tangent Ė hᵀ + E ḣᵀ = [Ė | E] [h | ḣ]ᵀ and another [δḣ | δh] = Wᵀ [Ė | E].
+      m_e.resize(rows, 2 * n);
+      m_e.leftCols(n) = gate.asDiagonal() * m_cot.rightCols(n);
+      m_e.rightCols(n) = gate.asDiagonal() * m_cot.leftCols(n);
+      gw.noalias() += m_e * m_vt[K].transpose();
+      gb += m_e.leftCols(n).rowwise().sum();
       if constexpr (kind == 3) {
         // δġ = Σ (δu̇ ⊙ P + δu ⊙ Ṗ); δṡ = δġ ⊙ g(1 − g); δċ = Σ δu̇.
         const matrix& pre = m_aux[K];
-        const matrix& pre_dot = m_aux_dot[K];
-        const vector gate_dot_cot =
-            (m_cot_dot.cwiseProduct(pre) + m_cot.cwiseProduct(pre_dot)).rowwise().sum();
-        const vector s_dot =
-            gate_dot_cot.cwiseProduct(gate.cwiseProduct((vector::Ones(out) - gate)));
-        const vector c_dot = m_cot_dot.rowwise().sum();
-        Eigen::Map<vector> g_wb(g + out * in + out, out), g_wg(g + out * in + 2 * out, out),
-            g_bg(g + out * in + 3 * out, out);
-        Eigen::Map<const vector> w_b(p + out * in + out, out), w_g(p + out * in + 2 * out, out);
-        g_wb += t * c_dot;
-        g_wg += t * s_dot;
-        g_bg += s_dot;
-        t_dot += w_b.dot(c_dot) + w_g.dot(s_dot);
+        m_sum = (m_cot.rightCols(n).cwiseProduct(pre.leftCols(n)) +
+                 m_cot.leftCols(n).cwiseProduct(pre.rightCols(n)))
+                    .rowwise()
+                    .sum();
+        m_sum2 = m_cot.rightCols(n).rowwise().sum();                                 // δċ
+        m_sum = m_sum.cwiseProduct(gate.cwiseProduct((vector::Ones(rows) - gate)));  // δṡ
+        Eigen::Map<vector> g_wb(g + rows * in + rows, rows), g_wg(g + rows * in + 2 * rows, rows),
+            g_bg(g + rows * in + 3 * rows, rows);
+        Eigen::Map<const vector> w_b(p + rows * in + rows, rows),
+            w_g(p + rows * in + 2 * rows, rows);
+        g_wb += t * m_sum2;
+        g_wg += t * m_sum;
+        g_bg += m_sum;
+        t_dot += w_b.dot(m_sum2) + w_g.dot(m_sum);
       } else if constexpr (kind == 2) {
-        const vector c_dot = m_cot_dot.rowwise().sum();
-        Eigen::Map<vector>(g, out) += t * c_dot;
-        t_dot += Eigen::Map<const vector>(p, out).dot(c_dot);
+        m_sum2 = m_cot.rightCols(n).rowwise().sum();
+        Eigen::Map<vector>(g, rows) += t * m_sum2;
+        t_dot += Eigen::Map<const vector>(p, rows).dot(m_sum2);
       }
-      m_cot.noalias() = wmat.transpose() * m_e;
-      m_cot_dot.noalias() = wmat.transpose() * m_e_dot;
+      m_next.noalias() = wmat.transpose() * m_e;  // [δḣ | δh]
+      m_cot.resize(in, 2 * n);
+      m_cot.leftCols(n) = m_next.rightCols(n);
+      m_cot.rightCols(n) = m_next.leftCols(n);
     } else {
       // h = σ(u): δu̇ = σ''(u) u̇ δh + σ'(u) δḣ, δu = σ'(u) δh.
-      const matrix& d1 = m_aux[K];
-      const matrix& d2 = m_aux_dot[K];
-      const matrix& ud = m_tan[K];
-      m_cot_dot = d2.cwiseProduct(ud).cwiseProduct(m_cot) + d1.cwiseProduct(m_cot_dot);
-      m_cot = d1.cwiseProduct(m_cot);
+      const matrix& d = m_aux[K];
+      const auto d1 = d.leftCols(n);
+      const auto d2 = d.rightCols(n);
+      const auto ud = m_vt[K].rightCols(n);
+      m_cot.rightCols(n) =
+          d2.cwiseProduct(ud).cwiseProduct(m_cot.leftCols(n)) + d1.cwiseProduct(m_cot.rightCols(n));
+      m_cot.leftCols(n) = d1.cwiseProduct(m_cot.leftCols(n));
     }
   }
 
   Net m_net;
-  std::array<matrix, count + 1> m_val;  // m_val[0] = x, m_val[k + 1] = output of layer k
-  std::array<matrix, count + 1> m_tan;  // tangents of the same
-  std::array<matrix, count> m_aux;      // affine: W h + b; activation: σ'(u)
-  std::array<matrix, count> m_aux_dot;  // affine: W ḣ; activation: σ''(u)
-  std::array<vector, count> m_gate;     // affine: g(t)
-  std::array<vector, count> m_shift;    // affine: c(t)
-  matrix m_cot, m_cot_dot, m_e, m_e_dot;
+  // m_vt[0] = [x | v], m_vt[k + 1] = [output of layer k | its tangent] (rows × 2N).
+  std::array<matrix, count + 1> m_vt;
+  std::array<matrix, count> m_aux;    // affine: [W h + b | W ḣ]; activation: [σ'(u) | σ''(u)]
+  std::array<vector, count> m_gate;   // affine: g(t)
+  std::array<vector, count> m_shift;  // affine: c(t)
+  matrix m_cot, m_e, m_next;          // reverse: [δ | δ̇], [Ė | E], Wᵀ[Ė | E]
+  vector m_sum, m_sum2;
   Eigen::Index m_cols = 0;
   bool m_has_forward = false;
 };

@@ -1,0 +1,139 @@
+// Continuous normalising flows at FFJORD's `train_toy.py` defaults: 8 gaussians, batch 100, a
+// 2-64-64-64-2 tanh concat-squash network, T = 0.5, dopri5 with rtol = atol = 1e-5 forward and
+// backward, exact trace, Adam (lr 1e-3, weight decay 1e-5).
+//
+// - cnf_train_iteration/<gradient>/<divergence>: one training iteration (batch draw, forward
+//   solve data → base, backward pass, Adam step) after `warm-up` iterations of training (300 in a
+//   full run, as FFJORD's reference NFE 56 forward / 35 backward were read after 300).
+//   Counters: nfe_forward, nfe_backward (f or vjp evaluations of the backward pass),
+//   speedup_vs_ffjord = 177 ms / (time per iteration): FFJORD's own time per iteration on this
+//   machine class (Debian torch, one thread, float32) as quoted in the issue, not measured here.
+// - cnf_divergence/<exact|hutchinson>/D: one field evaluation plus one vjp at batch 100 for
+//   D = 2, 16, 64 (same hidden widths): where the exact trace stops paying.
+// Run from a release build.
+#include <nde/datasets/toy.hpp>
+#include <nde/models/cnf.hpp>
+#include <nde/nn/initialisers.hpp>
+#include <nde/nn/sequential.hpp>
+#include <nde/optim/adam.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <workloads.hpp>
+
+#include <random>
+#include <string>
+
+namespace {
+
+namespace nn = nde::nn;
+using net_type =
+    nn::sequential<nn::concat_squash_linear<>, nn::tanh_activation, nn::concat_squash_linear<>,
+                   nn::tanh_activation, nn::concat_squash_linear<>, nn::tanh_activation,
+                   nn::concat_squash_linear<>>;
+
+net_type make_net(Eigen::Index d, Eigen::Index h) {
+  return net_type(nn::concat_squash_linear<>(d, h), nn::tanh_activation{},
+                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
+                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
+                  nn::concat_squash_linear<>(h, d));
+}
+
+constexpr double ffjord_ms_per_iteration = 177.0;
+
+template <class Divergence, class Gradient>
+void train_iteration(benchmark::State& state, Gradient gradient) {
+  std::mt19937_64 rng(0);
+  const auto net = make_net(2, 64);
+  Eigen::VectorXd theta(net.num_params());
+  nn::init_pytorch_default(net.layout(), theta, rng);
+  const nde::cnf_options options{.t1 = 0.5, .rtol = 1e-5, .atol = 1e-5};
+  nde::cnf<net_type, Divergence, nde::dopri5, Gradient> flow(net, theta, {}, options, gradient);
+  nde::optim::adam<double> adam(theta.size(), {.learning_rate = 1e-3, .weight_decay = 1e-5});
+  auto iterate = [&]() {
+    const Eigen::MatrixXd x = nde::datasets::eight_gaussians(100, rng);
+    const auto l = flow.loss_and_gradient(x, rng);
+    if (!l.success()) return l;
+    adam.step(flow.params(), l.gradient);
+    return l;
+  };
+  const int warm = bench::smoke() ? 2 : 300;
+  for (int i = 0; i < warm; ++i) {
+    if (!iterate().success()) {
+      state.SkipWithError("warm-up solve failed");
+      return;
+    }
+  }
+  double nfe_forward = 0, nfe_backward = 0, nll = 0;
+  for (auto _ : state) {
+    const auto l = iterate();
+    if (!l.success()) {
+      state.SkipWithError(l.message.c_str());
+      return;
+    }
+    nfe_forward += double(l.stats.forward_rhs_evals);
+    nfe_backward += double(l.stats.backward_rhs_evals + l.stats.backward_vjp_evals);
+    nll += l.nll;
+  }
+  const double n = double(state.iterations());
+  state.counters["nfe_forward"] = nfe_forward / n;
+  state.counters["nfe_backward"] = nfe_backward / n;
+  state.counters["train_nll"] = nll / n;
+  // 177 ms divided by the time per iteration (kIsIterationInvariantRate: value × iterations /
+  // time, so value = 0.177 s gives 0.177 / (time per iteration)).
+  state.counters["speedup_vs_ffjord"] = benchmark::Counter(
+      ffjord_ms_per_iteration * 1e-3, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class Divergence>
+void divergence(benchmark::State& state) {
+  const auto d = Eigen::Index(state.range(0));
+  std::mt19937_64 rng(1);
+  const auto net = make_net(d, 64);
+  Eigen::VectorXd theta(net.num_params());
+  nn::init_pytorch_default(net.layout(), theta, rng);
+  nde::cnf_field<net_type, Divergence> field(net);
+  const Eigen::Index batch = 100;
+  Eigen::MatrixXd y = Eigen::MatrixXd::Zero(d + 1, batch);
+  for (Eigen::Index j = 0; j < batch; ++j)
+    for (Eigen::Index i = 0; i < d; ++i) y(i, j) = nn::standard_normal(rng);
+  field.draw_probe(batch, rng);
+  Eigen::MatrixXd dy, a = Eigen::MatrixXd::Ones(d + 1, batch), a_y;
+  Eigen::VectorXd a_theta = Eigen::VectorXd::Zero(theta.size());
+  for (auto _ : state) {
+    field(0.25, y, theta, dy);
+    field.vjp(0.25, y, theta, a, a_y, a_theta);
+    benchmark::DoNotOptimize(a_theta.data());
+  }
+  state.counters["tangents_per_sample"] = double(field.tangents_per_sample());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const nde::backsolve_adjoint backsolve{.controller = {.rtol = 1e-5, .atol = 1e-5}};
+  benchmark::RegisterBenchmark("cnf_train_iteration/backsolve/exact", [backsolve](auto& s) {
+    train_iteration<nde::exact_trace>(s, backsolve);
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("cnf_train_iteration/backsolve/hutchinson", [backsolve](auto& s) {
+    train_iteration<nde::hutchinson_trace>(s, backsolve);
+  })->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("cnf_train_iteration/discrete/exact", [](auto& s) {
+    train_iteration<nde::exact_trace>(s, nde::discrete_adjoint{});
+  })->Unit(benchmark::kMillisecond);
+  for (const int d : {2, 16, 64}) {
+    if (bench::smoke() && d != 2) continue;
+    benchmark::RegisterBenchmark("cnf_divergence/exact",
+                                 [](auto& s) { divergence<nde::exact_trace>(s); })
+        ->Arg(d)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("cnf_divergence/hutchinson",
+                                 [](auto& s) { divergence<nde::hutchinson_trace>(s); })
+        ->Arg(d)
+        ->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
