@@ -58,37 +58,6 @@ void check_moments(const Eigen::MatrixXd& data, double mx, double my, double vxx
   check_expectation((cx.array() * cy.array()).matrix(), vxy, design_effect);
 }
 
-// Log-density of the limiting two-moons distribution (angles uniform on each half circle),
-// p(x) = ½·(1/π)∫₀^π [φ(x − c_up(θ)) + φ(x − c_low(θ))] dθ with φ the N(0, 0.2²I) density,
-// by the trapezoid rule on `nodes` angles. With 400 nodes the nodes are 0.016 apart on the
-// curve (σ/13), where the trapezoid error of a Gaussian is far below 1e-6 relative.
-Eigen::VectorXd two_moons_log_density(const Eigen::MatrixXd& x, int nodes) {
-  const double sigma = 0.2;
-  const double h = pi / (nodes - 1);
-  std::vector<double> c(static_cast<std::size_t>(nodes));
-  std::vector<double> s(c.size());
-  for (std::size_t k = 0; k < c.size(); ++k) {
-    c[k] = std::cos(static_cast<double>(k) * h);
-    s[k] = std::sin(static_cast<double>(k) * h);
-  }
-  const double norm = 0.5 * h / pi / (2.0 * pi * sigma * sigma);
-  Eigen::VectorXd out(x.cols());
-  for (Eigen::Index i = 0; i < x.cols(); ++i) {
-    double sum = 0;
-    for (std::size_t k = 0; k < c.size(); ++k) {
-      const double weight = (k == 0 || k + 1 == c.size()) ? 0.5 : 1.0;
-      const double ux = x(0, i) - (-1.0 + 2.0 * c[k]);
-      const double uy = x(1, i) - (-0.2 + 2.0 * s[k]);
-      const double lx = x(0, i) - (1.0 - 2.0 * c[k]);
-      const double ly = x(1, i) - (0.8 - 2.0 * s[k]);
-      sum += weight * (std::exp(-(ux * ux + uy * uy) / (2 * sigma * sigma)) +
-                       std::exp(-(lx * lx + ly * ly) / (2 * sigma * sigma)));
-    }
-    out(i) = std::log(norm * sum);
-  }
-  return out;
-}
-
 // Kozachenko–Leonenko entropy estimator in 2-D (Kozachenko & Leonenko 1987; Kraskov et al.
 // 2004, eq. 20): H ≈ ψ(n) − ψ(k) + log π + (2/n) Σ log ε_i, ε_i the distance from x_i to its
 // k-th nearest neighbour (found by a sweep over the samples sorted by x). The SE returned is
@@ -280,7 +249,7 @@ TEST_CASE("two moons has sklearn's moons scaled by FFJORD, its moments and entro
   // here: 2.3971 ± 0.0054; with 1e5 samples of another seed 2.3952 ± 0.0024, and a grid
   // quadrature of −∫ p log p gave 2.3939.
   const Eigen::MatrixXd sub = x.leftCols(20000);
-  const auto h = mean_and_se(-two_moons_log_density(sub, 400));
+  const auto h = mean_and_se(-ds::two_moons_log_density(sub, 400));
   INFO("MC entropy " << h.mean << " nats, SE " << h.standard_error);
   CHECK(h.standard_error < 0.008);
   CHECK(std::abs(h.mean - 2.39) <= z_bound * h.standard_error + 0.005);
