@@ -81,7 +81,7 @@ double entropy(const std::string& name, std::mt19937_64& rng) {
     return -nde::datasets::eight_gaussians_log_density(x).mean();
   }
   if (name == "moons" || name == "two_moons") {
-    const Eigen::MatrixXd x = nde::datasets::two_moons(20000, rng);
+    const Eigen::MatrixXd x = nde::datasets::two_moons(100000, rng);
     return -nde::datasets::two_moons_log_density(x).mean();
   }
   if (name == "checkerboard") {

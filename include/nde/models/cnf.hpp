@@ -41,6 +41,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -336,17 +337,18 @@ class cnf {
   using field_type = cnf_field<Net, Divergence>;  ///< The augmented field.
   using params_type = Eigen::VectorXd;            ///< Flat θ.
 
-  /// \brief A flow of `net` (D → D) with parameters `theta`.
-  /// \throws nde::error (invalid_input) on a θ length mismatch, T ≤ 0, negative weights, or
-  /// non-zero weights on an unregularised field.
-  cnf(Net net, params_type theta, Divergence divergence = {}, cnf_options options = {},
+  /// \brief A flow of `net` (D → D, or D + 1 → D with `time_input`) with parameters `theta`.
+  /// Non-zero regularisation weights add the RNODE channels.
+  /// \throws nde::error (invalid_input) on a θ length mismatch, t0 = t1 or a non-finite time,
+  /// or negative weights.
+  cnf(const Net& net, params_type theta, Divergence divergence = {}, cnf_options options = {},
       Gradient gradient = {})
       : m_options(options),
         m_model(field_type(
-                    std::move(net), divergence,
+                    net, divergence,
                     {.regularised = options.kinetic_weight != 0.0 || options.jacobian_weight != 0.0,
                      .time_input = options.time_input}),
-                std::move(theta), std::move(gradient), model_options(options)) {
+                std::move(theta), std::move(gradient), model_options(options, net.out_size())) {
     if (!std::isfinite(options.t0) || !std::isfinite(options.t1) || options.t0 == options.t1)
       throw error(status::invalid_input, "cnf: t0 and t1 must be finite and distinct");
     if (!(options.kinetic_weight >= 0.0) || !(options.jacobian_weight >= 0.0))
@@ -455,9 +457,19 @@ class cnf {
   }
 
  private:
-  static neural_ode_options model_options(const cnf_options& o) {
+  // The regulariser channels do not feed back into the flow and only weight a penalty, so the
+  // forward error norm is the RMS over z and ℓ alone (the norm of the unregularised flow): with
+  // them in the norm, E_J's large rate made the regularised flow take more steps, not fewer.
+  static neural_ode_options model_options(const cnf_options& o, Eigen::Index d) {
     neural_ode_options m;
-    m.controller = pid_controller{.rtol = o.rtol, .atol = o.atol};
+    pid_controller c{.rtol = o.rtol, .atol = o.atol};
+    if (o.kinetic_weight != 0.0 || o.jacobian_weight != 0.0) {
+      c.custom_norm = [d](const Eigen::Ref<const Eigen::MatrixXd>& e) {
+        const auto top = e.topRows(std::min<Eigen::Index>(d + 1, e.rows()));
+        return top.size() == 0 ? 0.0 : std::sqrt(top.squaredNorm() / double(top.size()));
+      };
+    }
+    m.controller = c;
     m.max_steps = o.max_steps;
     return m;
   }
