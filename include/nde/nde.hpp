@@ -92,6 +92,7 @@
 #include "nde/models/lagrangian.hpp"
 #include "nde/nn/jacobian_pass.hpp"
 #include "nde/models/cnf.hpp"
+#include "nde/models/flow_matching.hpp"
 
 // datasets, optimal transport
 #include "nde/datasets/toy.hpp"
