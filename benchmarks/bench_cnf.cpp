@@ -21,6 +21,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <ffjord_network.hpp>
 #include <workloads.hpp>
 
 #include <random>
@@ -30,24 +31,14 @@
 namespace {
 
 namespace nn = nde::nn;
-using net_type =
-    nn::sequential<nn::concat_squash_linear<>, nn::tanh_activation, nn::concat_squash_linear<>,
-                   nn::tanh_activation, nn::concat_squash_linear<>, nn::tanh_activation,
-                   nn::concat_squash_linear<>>;
-
-net_type make_net(Eigen::Index d, Eigen::Index h) {
-  return net_type(nn::concat_squash_linear<>(d, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, d));
-}
+using net_type = examples::ffjord_network;
 
 constexpr double ffjord_ms_per_iteration = 177.0;
 
 template <class Divergence, class Gradient>
 void train_iteration(benchmark::State& state, Gradient gradient) {
   std::mt19937_64 rng(0);
-  const auto net = make_net(2, 64);
+  const auto net = examples::make_ffjord_network(2, 64);
   Eigen::VectorXd theta(net.num_params());
   nn::init_pytorch_default(net.layout(), theta, rng);
   const nde::cnf_options options{.t1 = 0.5, .rtol = 1e-5, .atol = 1e-5};
@@ -96,7 +87,7 @@ template <class Divergence>
 void divergence(benchmark::State& state) {
   const auto d = Eigen::Index(state.range(0));
   std::mt19937_64 rng(1);
-  const auto net = make_net(d, 64);
+  const auto net = examples::make_ffjord_network(d, 64);
   Eigen::VectorXd theta(net.num_params());
   nn::init_pytorch_default(net.layout(), theta, rng);
   nde::cnf_field<net_type, Divergence> field(net);

@@ -21,6 +21,7 @@
 #include <nde/optim/adam.hpp>
 
 #include <example_support.hpp>
+#include <ffjord_network.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -36,10 +37,7 @@
 namespace {
 
 namespace nn = nde::nn;
-using net_type =
-    nn::sequential<nn::concat_squash_linear<>, nn::tanh_activation, nn::concat_squash_linear<>,
-                   nn::tanh_activation, nn::concat_squash_linear<>, nn::tanh_activation,
-                   nn::concat_squash_linear<>>;
+using net_type = examples::ffjord_network;
 using flow_type = nde::cnf<net_type, nde::exact_trace, nde::dopri5, nde::backsolve_adjoint>;
 
 struct settings {
@@ -50,13 +48,6 @@ struct settings {
   std::vector<int> regularised{0, 1};
   std::filesystem::path out;
 };
-
-net_type make_net(Eigen::Index h) {
-  return net_type(nn::concat_squash_linear<>(2, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, h), nn::tanh_activation{},
-                  nn::concat_squash_linear<>(h, 2));
-}
 
 // Kozachenko–Leonenko entropy estimate in 2-D with the nearest neighbour (k = 1):
 // H ≈ ψ(n) − ψ(1) + log(π) + (2/n) Σ log ρ_i, ρ_i the distance to the nearest other point
@@ -97,7 +88,7 @@ struct run_result {
 
 run_result train(const std::string& name, bool regularised, const settings& s,
                  std::mt19937_64& rng) {
-  const auto net = make_net(s.hidden);
+  const auto net = examples::make_ffjord_network(2, s.hidden);
   Eigen::VectorXd theta(net.num_params());
   nn::init_pytorch_default(net.layout(), theta, rng);
   const double lambda = regularised ? s.lambda : 0.0;

@@ -2,7 +2,11 @@
 // exact and Hutchinson divergences against the Jacobian, Hutchinson's mean and variance against
 // theory, a linear flow's exact log-density, and the NLL gradient of every applicable gradient
 // method against central differences.
-#include <nde/nde.hpp>
+#include <nde/models/cnf.hpp>
+#include <nde/nn/initialisers.hpp>
+#include <nde/nn/sequential.hpp>
+#include <nde/solvers/dopri5.hpp>
+#include <nde/solvers/tsit5.hpp>
 
 #include <catch.hpp>
 #include <unsupported/Eigen/MatrixFunctions>
@@ -64,6 +68,35 @@ MatrixXd network_value(const Net& net, const VectorXd& theta, double t, const Ma
   MatrixXd y(net.out_size(), x.cols());
   net.forward(theta, t, x, y, ws);
   return y;
+}
+
+// The vjp of a field (a_y, a_θ and a_t) against central differences of φ = Σ a ⊙ F(t, y; θ).
+template <class Field>
+void check_vjp_by_differences(Field& field, double t, const MatrixXd& y, const VectorXd& theta,
+                              const MatrixXd& a) {
+  const double h = 1e-6;
+  MatrixXd a_y;
+  VectorXd a_theta = VectorXd::Zero(theta.size());
+  double a_t = 0;
+  field.vjp(t, y, theta, a, a_y, a_theta, a_t);
+  auto phi = [&](const MatrixXd& yy, const VectorXd& th, double tt) {
+    MatrixXd out;
+    field(tt, yy, th, out);
+    return (a.array() * out.array()).sum();
+  };
+  for (Eigen::Index i = 0; i < y.size(); ++i) {
+    MatrixXd yp = y, ym = y;
+    yp.data()[i] += h;
+    ym.data()[i] -= h;
+    CHECK(std::abs(a_y.data()[i] - (phi(yp, theta, t) - phi(ym, theta, t)) / (2 * h)) < 1e-7);
+  }
+  for (Eigen::Index i = 0; i < theta.size(); ++i) {
+    VectorXd tp = theta, tm = theta;
+    tp[i] += h;
+    tm[i] -= h;
+    CHECK(std::abs(a_theta[i] - (phi(y, tp, t) - phi(y, tm, t)) / (2 * h)) < 1e-7);
+  }
+  CHECK(std::abs(a_t - (phi(y, theta, t + h) - phi(y, theta, t - h)) / (2 * h)) < 1e-7);
 }
 
 }  // namespace
@@ -172,33 +205,15 @@ TEST_CASE("cnf_field: the vjp of every channel matches central differences in y,
   VectorXd theta(net.num_params());
   nn::init_pytorch_default(net.layout(), theta, rng);
   theta *= 1.5;
-  const double t = 0.6, h = 1e-6;
+  const double t = 0.6;
   MatrixXd y = random_matrix(d + 3, b, rng);
   MatrixXd a = random_matrix(d + 3, b, rng);
 
   auto check = [&](auto& field) {
+    check_vjp_by_differences(field, t, y, theta, a);
     MatrixXd a_y;
     VectorXd a_theta = VectorXd::Zero(theta.size());
-    double a_t = 0;
-    field.vjp(t, y, theta, a, a_y, a_theta, a_t);
-    auto phi = [&](const MatrixXd& yy, const VectorXd& th, double tt) {
-      MatrixXd out;
-      field(tt, yy, th, out);
-      return (a.array() * out.array()).sum();
-    };
-    for (Eigen::Index i = 0; i < y.size(); ++i) {
-      MatrixXd yp = y, ym = y;
-      yp.data()[i] += h;
-      ym.data()[i] -= h;
-      CHECK(std::abs(a_y.data()[i] - (phi(yp, theta, t) - phi(ym, theta, t)) / (2 * h)) < 1e-7);
-    }
-    for (Eigen::Index i = 0; i < theta.size(); ++i) {
-      VectorXd tp = theta, tm = theta;
-      tp[i] += h;
-      tm[i] -= h;
-      CHECK(std::abs(a_theta[i] - (phi(y, tp, t) - phi(y, tm, t)) / (2 * h)) < 1e-7);
-    }
-    CHECK(std::abs(a_t - (phi(y, theta, t + h) - phi(y, theta, t - h)) / (2 * h)) < 1e-7);
+    field.vjp(t, y, theta, a, a_y, a_theta);
     // value_and_vjp gives the same numbers.
     MatrixXd v1, v2, a_y2;
     VectorXd a_theta2 = VectorXd::Zero(theta.size());
@@ -262,28 +277,7 @@ TEST_CASE("cnf_field with the time as the last network input: divergence and vjp
     CHECK(max_abs(dy.col(s).head(d) - with_time(y.topRows(d).col(s), t)) < 1e-14);
     CHECK(std::abs(dy(d, s) + trace) < 1e-8);
   }
-  MatrixXd a_y;
-  VectorXd a_theta = VectorXd::Zero(theta.size());
-  double a_t = 0;
-  field.vjp(t, y, theta, a, a_y, a_theta, a_t);
-  auto phi = [&](const MatrixXd& yy, const VectorXd& th, double tt) {
-    MatrixXd out;
-    field(tt, yy, th, out);
-    return (a.array() * out.array()).sum();
-  };
-  for (Eigen::Index i = 0; i < y.size(); ++i) {
-    MatrixXd yp = y, ym = y;
-    yp.data()[i] += h;
-    ym.data()[i] -= h;
-    CHECK(std::abs(a_y.data()[i] - (phi(yp, theta, t) - phi(ym, theta, t)) / (2 * h)) < 1e-7);
-  }
-  for (Eigen::Index i = 0; i < theta.size(); ++i) {
-    VectorXd tp = theta, tm = theta;
-    tp[i] += h;
-    tm[i] -= h;
-    CHECK(std::abs(a_theta[i] - (phi(y, tp, t) - phi(y, tm, t)) / (2 * h)) < 1e-7);
-  }
-  CHECK(std::abs(a_t - (phi(y, theta, t + h) - phi(y, theta, t - h)) / (2 * h)) < 1e-7);
+  check_vjp_by_differences(field, t, y, theta, a);
   REQUIRE_THROWS_WITH(nde::cnf_field<time_net>(net), Catch::Contains("D → D"));
 }
 
