@@ -22,7 +22,7 @@
 #include <benchmark/benchmark.h>
 
 #include <ffjord_network.hpp>
-#include <workloads.hpp>
+#include "common/workloads.hpp"
 
 #include <random>
 #include <string>
