@@ -207,8 +207,9 @@ class flow_matching {
 
   /// \brief The coupling of one minibatch: `x1.col(p[i])` is the partner of `x0.col(i)`.
   /// independent: the identity; exact_ot: the permutation minimising Σ_i ‖x0_i − x1_p[i]‖²
-  /// (O(B³)); sinkhorn: p[i] drawn from row i of the entropic plan (may repeat). `rng` is used
-  /// only by sinkhorn.
+  /// (O(B³)); sinkhorn: p[i] drawn from row i of the entropic plan (may repeat; at most 1000
+  /// Sinkhorn iterations, O(B²) each; if they run out the last plan is used, its columns exact).
+  /// `rng` is used only by sinkhorn.
   /// \throws nde::error (invalid_input) on empty batches, wrong rows, different batch sizes or
   /// NaN/Inf samples.
   [[nodiscard]] std::vector<Eigen::Index> pair(const Eigen::MatrixXd& x0, const Eigen::MatrixXd& x1,
