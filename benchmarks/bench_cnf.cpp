@@ -9,7 +9,9 @@
 //   torchdiffeq counts one per evaluation of the augmented adjoint dynamics), f_backward (f
 //   evaluations in the backward pass that are not part of a vjp: recomputed stages),
 //   speedup_vs_ffjord = 177 ms / (time per iteration): FFJORD's own time per iteration on this
-//   machine class (Debian torch, one thread, float32) as quoted in the issue, not measured here.
+//   machine class (Debian torch, one thread, float32) as quoted in the issue, not measured here;
+//   model_heap_kib: heap the model holds between iterations (tape, workspaces), by glibc's
+//   allocator statistics — the memory of each gradient method.
 // - cnf_divergence/<exact|hutchinson>/D: one field evaluation plus one vjp at batch 100 for
 //   D = 2, 16, 64 (same hidden widths): where the exact trace stops paying.
 // Run from a release build.
@@ -24,6 +26,11 @@
 #include <ffjord_network.hpp>
 #include "common/workloads.hpp"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <cstddef>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -35,6 +42,16 @@ using net_type = examples::ffjord_network;
 
 constexpr double ffjord_ms_per_iteration = 177.0;
 
+// Bytes of heap in use (glibc's allocator statistics; 0 elsewhere).
+double heap_in_use() {
+#if defined(__GLIBC__)
+  const auto info = mallinfo2();
+  return double(info.uordblks) + double(info.hblkhd);  // heap chunks + mmap-ed blocks
+#else
+  return 0.0;
+#endif
+}
+
 template <class Divergence, class Gradient>
 void train_iteration(benchmark::State& state, Gradient gradient) {
   std::mt19937_64 rng(0);
@@ -42,6 +59,7 @@ void train_iteration(benchmark::State& state, Gradient gradient) {
   Eigen::VectorXd theta(net.num_params());
   nn::init_pytorch_default(net.layout(), theta, rng);
   const nde::cnf_options options{.t1 = 0.5, .rtol = 1e-5, .atol = 1e-5};
+  const double heap_before = heap_in_use();
   nde::cnf<net_type, Divergence, nde::dopri5, Gradient> flow(net, theta, {}, options, gradient);
   nde::optim::adam<double> adam(theta.size(), {.learning_rate = 1e-3, .weight_decay = 1e-5});
   auto iterate = [&]() {
@@ -58,6 +76,9 @@ void train_iteration(benchmark::State& state, Gradient gradient) {
       return;
     }
   }
+  // What the model keeps between iterations: its tape, workspaces and buffers, grown to the
+  // largest solve so far.
+  const double model_heap = heap_in_use() - heap_before;
   double nfe_forward = 0, nfe_backward = 0, f_backward = 0, nll = 0;
   for (auto _ : state) {
     const auto l = iterate();
@@ -77,6 +98,7 @@ void train_iteration(benchmark::State& state, Gradient gradient) {
   state.counters["nfe_backward"] = nfe_backward / n;
   state.counters["f_backward"] = f_backward / n;
   state.counters["train_nll"] = nll / n;
+  state.counters["model_heap_kib"] = model_heap / 1024.0;
   // 177 ms divided by the time per iteration (kIsIterationInvariantRate: value × iterations /
   // time, so value = 0.177 s gives 0.177 / (time per iteration)).
   state.counters["speedup_vs_ffjord"] = benchmark::Counter(
@@ -118,6 +140,10 @@ int main(int argc, char** argv) {
   })->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("cnf_train_iteration/discrete/exact", [](auto& s) {
     train_iteration<nde::exact_trace>(s, nde::discrete_adjoint{});
+  })->Unit(benchmark::kMillisecond);
+  const nde::checkpointed_adjoint checkpointed{.controller = {.rtol = 1e-5, .atol = 1e-5}};
+  benchmark::RegisterBenchmark("cnf_train_iteration/checkpointed/exact", [checkpointed](auto& s) {
+    train_iteration<nde::exact_trace>(s, checkpointed);
   })->Unit(benchmark::kMillisecond);
   for (const int d : {2, 16, 64}) {
     if (bench::smoke() && d != 2) continue;
