@@ -30,7 +30,6 @@
 #include <limits>
 #include <numbers>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -166,24 +165,9 @@ run_result train(const std::string& name, bool regularised, const settings& s,
   examples::write_csv(s.out / (tag + "_density.csv"), {"x", "y", "logp"}, {gx, gy, gl});
   const Eigen::MatrixXd samples = flow.sample(std::min(2000, s.test), rng);
   const Eigen::MatrixXd data = nde::datasets::sample(name, samples.cols(), rng);
-  std::vector<double> sx, sy, dx, dy;
-  for (Eigen::Index k = 0; k < samples.cols(); ++k) {
-    sx.push_back(samples(0, k));
-    sy.push_back(samples(1, k));
-    dx.push_back(data(0, k));
-    dy.push_back(data(1, k));
-  }
-  examples::write_csv(s.out / (tag + "_samples.csv"), {"model_x", "model_y", "data_x", "data_y"},
-                      {sx, sy, dx, dy});
+  examples::write_point_sets<Eigen::MatrixXd>(s.out / (tag + "_samples.csv"), {"model", "data"},
+                                              {&samples, &data});
   return r;
-}
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> parts;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) parts.push_back(item);
-  return parts;
 }
 
 }  // namespace
@@ -208,7 +192,7 @@ int main(int argc, char** argv) {
     if (!opt.parse(argc, argv)) return 0;
     settings s;
     s.iterations = opt.integer("iterations");
-    s.datasets = split(opt.str("datasets"));
+    s.datasets = examples::split_list(opt.str("datasets"));
     const std::string reg = opt.str("regularised");
     if (reg == "plain") {
       s.regularised = {0};

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -102,6 +103,15 @@ class options {
   std::vector<std::pair<std::string, std::string>> m_help;
 };
 
+/// The non-empty items of a comma-separated list ("a,b,,c" gives a, b, c).
+inline std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) parts.push_back(item);
+  return parts;
+}
+
 /// Writes a CSV file with a header row; columns are given as equal-length vectors.
 inline void write_csv(const std::filesystem::path& path, const std::vector<std::string>& header,
                       const std::vector<std::vector<double>>& columns) {
@@ -121,6 +131,22 @@ inline void write_csv(const std::filesystem::path& path, const std::vector<std::
     if (!out) throw std::runtime_error("error while writing " + tmp);
   }
   std::filesystem::rename(tmp, path);
+}
+
+/// Writes sets of 2-D points (2 × n matrices, columns are points, equal n) as one CSV with the
+/// columns `<name>_x, <name>_y` per set.
+template <class Matrix>
+void write_point_sets(const std::filesystem::path& path, const std::vector<std::string>& names,
+                      const std::vector<const Matrix*>& sets) {
+  std::vector<std::string> header;
+  std::vector<std::vector<double>> columns;
+  for (std::size_t k = 0; k < sets.size(); ++k) {
+    header.push_back(names[k] + "_x");
+    header.push_back(names[k] + "_y");
+    columns.emplace_back(sets[k]->row(0).begin(), sets[k]->row(0).end());
+    columns.emplace_back(sets[k]->row(1).begin(), sets[k]->row(1).end());
+  }
+  write_csv(path, header, columns);
 }
 
 /// Runs `python3 <script> <out_dir>` with Debian's matplotlib when it is present;

@@ -28,7 +28,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -65,19 +64,6 @@ Eigen::MatrixXd target(const std::string& task, Eigen::Index n, std::mt19937_64&
 Eigen::VectorXd source_log_density(const std::string& task, const Eigen::MatrixXd& z) {
   return task == "moons" ? nde::datasets::eight_gaussians_log_density(z)
                          : nde::standard_normal_log_density(z);
-}
-
-void write_points(const std::filesystem::path& path, const std::vector<std::string>& names,
-                  const std::vector<const Eigen::MatrixXd*>& sets) {
-  std::vector<std::string> header;
-  std::vector<std::vector<double>> columns;
-  for (std::size_t k = 0; k < sets.size(); ++k) {
-    header.push_back(names[k] + "_x");
-    header.push_back(names[k] + "_y");
-    columns.emplace_back(sets[k]->row(0).begin(), sets[k]->row(0).end());
-    columns.emplace_back(sets[k]->row(1).begin(), sets[k]->row(1).end());
-  }
-  examples::write_csv(path, header, columns);
 }
 
 std::string run(const std::string& task, nde::fm_pairing pairing, const settings& s,
@@ -130,8 +116,9 @@ std::string run(const std::string& task, nde::fm_pairing pairing, const settings
   std::printf("%s: w2 one Euler step %.4f, w2 dopri5 %.4f (%lld NFE), nll %.4f nats, %.1f s\n",
               tag.c_str(), w2_euler, w2_adaptive, static_cast<long long>(adaptive.nfe), nll,
               clock.seconds());
-  write_points(s.out / (tag + "_samples.csv"), {"source", "euler1", "adaptive", "target"},
-               {&x0, &euler.x, &adaptive.x, &truth});
+  examples::write_point_sets<Eigen::MatrixXd>(s.out / (tag + "_samples.csv"),
+                                              {"source", "euler1", "adaptive", "target"},
+                                              {&x0, &euler.x, &adaptive.x, &truth});
 
   // Trajectories of a few samples at 21 times (dopri5).
   std::vector<double> times;
@@ -158,14 +145,6 @@ std::string run(const std::string& task, nde::fm_pairing pairing, const settings
   return line;
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> parts;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) parts.push_back(item);
-  return parts;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -187,7 +166,7 @@ int main(int argc, char** argv) {
     if (!opt.parse(argc, argv)) return 0;
     settings s;
     s.steps = opt.integer("steps");
-    s.tasks = split(opt.str("tasks"));
+    s.tasks = examples::split_list(opt.str("tasks"));
     s.sigma = opt.real("sigma");
     s.batch = opt.integer("batch");
     s.hidden = opt.integer("hidden");

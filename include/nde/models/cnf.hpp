@@ -218,10 +218,13 @@ requires nn::jacobian_pass_network<Net, double> &&
     for (Eigen::Index s = 0; s < b; ++s)
       for (Eigen::Index j = 0; j < k; ++j) m_x.col(s * k + j).head(d) = y.col(s).head(d);
     if (m_time_input) m_x.row(d).setConstant(t);
-    m_v.setZero(rows, k * b);
     if constexpr (exact) {
-      for (Eigen::Index s = 0; s < b; ++s)
-        for (Eigen::Index j = 0; j < k; ++j) m_v(j, s * k + j) = 1.0;
+      // The unit tangents e_j depend only on the batch's shape: built once per shape.
+      if (m_v.rows() != rows || m_v.cols() != k * b) {
+        m_v.setZero(rows, k * b);
+        for (Eigen::Index s = 0; s < b; ++s)
+          for (Eigen::Index j = 0; j < k; ++j) m_v(j, s * k + j) = 1.0;
+      }
     } else {
       if (m_probe.rows() != d || m_probe.cols() != k * b)
         throw error(status::invalid_input,
@@ -229,6 +232,7 @@ requires nn::jacobian_pass_network<Net, double> &&
                         std::to_string(m_probe.cols()) + " but the batch of " + std::to_string(b) +
                         " samples needs " + std::to_string(d) + "x" + std::to_string(k * b) +
                         " (call draw_probe(batch, rng) before the solve)");
+      m_v.setZero(rows, k * b);
       m_v.topRows(d) = m_probe;
     }
     m_pass.forward(theta, t, m_x, m_v);
@@ -417,35 +421,22 @@ class cnf {
   /// estimate (up to the solver's error); use `exact_trace` to evaluate a model.
   /// \throws nde::error on bad input or a failed solve.
   [[nodiscard]] base_result to_base(const Eigen::MatrixXd& x, std::mt19937_64& rng) {
-    check_batch(x, "to_base");
-    field().draw_probe(x.cols(), rng);
-    const auto& result = m_model.predict(augment(x), m_times);
-    if (!result.success()) throw error(result.status, "cnf::to_base: " + result.message);
-    const Eigen::MatrixXd& y1 = result.ys.back();
+    const Eigen::MatrixXd& y1 = solve_to_base(x, rng, "to_base");
     return {y1.topRows(dimension()), y1.row(dimension()).transpose()};
   }
 
   /// \brief log p(x) per column (nats) under the N(0, I) base (`to_base` plus the base density).
   /// \throws nde::error on bad input or a failed solve.
   [[nodiscard]] Eigen::VectorXd log_density(const Eigen::MatrixXd& x, std::mt19937_64& rng) {
-    check_batch(x, "log_density");
-    field().draw_probe(x.cols(), rng);
-    const auto& result = m_model.predict(augment(x), m_times);
-    if (!result.success()) throw error(result.status, "cnf::log_density: " + result.message);
-    return log_density_from(result.ys.back());
+    return log_density_from(solve_to_base(x, rng, "log_density"));
   }
 
   /// \brief Maps base points z (D × B) at t1 back to data space at t0 (sampling).
   /// \throws nde::error on bad input or a failed solve.
   [[nodiscard]] Eigen::MatrixXd transform_from_base(const Eigen::MatrixXd& z,
                                                     std::mt19937_64& rng) {
-    check_batch(z, "transform_from_base");
-    field().draw_probe(z.cols(), rng);
     const std::array<double, 2> back{m_options.t1, m_options.t0};
-    const auto& result = m_model.predict(augment(z), back);
-    if (!result.success())
-      throw error(result.status, "cnf::transform_from_base: " + result.message);
-    return result.ys.back().topRows(dimension());
+    return solve_between(z, back, rng, "transform_from_base").topRows(dimension());
   }
 
   /// \brief `n` samples of the flow: z ~ N(0, I) mapped back to data space.
@@ -472,6 +463,23 @@ class cnf {
     m.controller = c;
     m.max_steps = o.max_steps;
     return m;
+  }
+
+  // The augmented state at t1 from data x at t0 (a fresh probe, nothing recorded).
+  const Eigen::MatrixXd& solve_to_base(const Eigen::MatrixXd& x, std::mt19937_64& rng,
+                                       const char* who) {
+    return solve_between(x, m_times, rng, who);
+  }
+
+  // The augmented state at times[1] from points x at times[0] (a fresh probe, nothing recorded).
+  const Eigen::MatrixXd& solve_between(const Eigen::MatrixXd& x, std::span<const double> times,
+                                       std::mt19937_64& rng, const char* who) {
+    check_batch(x, who);
+    field().draw_probe(x.cols(), rng);
+    const auto& result = m_model.predict(augment(x), times);
+    if (!result.success())
+      throw error(result.status, std::string("cnf::") + who + ": " + result.message);
+    return result.ys.back();
   }
 
   void check_batch(const Eigen::MatrixXd& x, const char* who) {

@@ -32,7 +32,6 @@
 #include <Eigen/Core>
 
 #include <array>
-#include <cmath>
 #include <cstddef>
 #include <string>
 #include <type_traits>
@@ -187,7 +186,7 @@ class jacobian_pass {
       if constexpr (kind == 3) {
         Eigen::Map<const vector> w_b(p + rows * in + rows, rows),
             w_g(p + rows * in + 2 * rows, rows), b_g(p + rows * in + 3 * rows, rows);
-        gate = (w_g * t + b_g).unaryExpr([](S s) { return S(1) / (S(1) + std::exp(-s)); });
+        gate = (w_g * t + b_g).unaryExpr(detail::activation_value_op<sigmoid_activation, S>{{}});
         shift = w_b * t;
       } else if constexpr (kind == 2) {
         gate.setOnes(rows);
