@@ -10,6 +10,9 @@
 #   --out           output directory (default build/bench-release/results).
 #   --filter        only benchmarks matching REGEX (Google Benchmark --benchmark_filter).
 #   --native        compile with -march=native (NDE_NATIVE_ARCH=ON; build/bench-native).
+#   --build DIR     run the benchmarks of an existing, configured build tree (e.g. build/release
+#                   after `cmake --workflow --preset release`) instead of configuring one: CI
+#                   reuses the release build rather than compiling every benchmark twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +22,7 @@ out=""
 filter="."
 build=build/bench-release
 native=OFF
+existing=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) smoke=1 ;;
@@ -26,16 +30,30 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift ;;
     --filter) filter="$2"; shift ;;
     --native) native=ON; build=build/bench-native ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --build) existing="$2"; shift ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run-benchmarks.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [[ -n $existing ]]; then
+  if [[ ! -f $existing/CMakeCache.txt ]]; then
+    echo "run-benchmarks.sh: --build $existing is not a configured build tree" >&2
+    exit 2
+  fi
+  if ! grep -q '^NDE_BUILD_BENCHMARKS:BOOL=ON' "$existing/CMakeCache.txt"; then
+    echo "run-benchmarks.sh: --build $existing was configured without NDE_BUILD_BENCHMARKS=ON" >&2
+    exit 2
+  fi
+  build="$existing"
+fi
 out="${out:-$build/results}"
 
 scripts/install-deps.sh bench
 jobs="${NDE_BUILD_JOBS:-2}"
-cmake --preset release -B "$build" -DNDE_BUILD_EXAMPLES=OFF -DNDE_NATIVE_ARCH="$native" >/dev/null
+if [[ -z $existing ]]; then
+  cmake --preset release -B "$build" -DNDE_BUILD_EXAMPLES=OFF -DNDE_NATIVE_ARCH="$native" >/dev/null
+fi
 cmake --build "$build" -j "$jobs"
 mkdir -p "$out"
 rm -f "$out"/*.json

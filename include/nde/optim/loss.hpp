@@ -1,6 +1,6 @@
 /// \file
-/// \brief Regression losses with their gradient w.r.t. the prediction: mean squared
-/// error, mean absolute error, Huber. Inputs are Eigen vectors or matrices (a batch
+/// \brief Losses with their gradient w.r.t. the prediction: mean squared error, mean
+/// absolute error, Huber, and binary cross-entropy on logits (classifiers). Inputs are Eigen vectors or matrices (a batch
 /// of states as columns); the loss reduces over every entry.
 ///
 /// Conventions match PyTorch's `MSELoss`, `L1Loss` and `HuberLoss` (reduction
@@ -14,6 +14,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -148,6 +149,37 @@ typename P::Scalar huber_loss(const Eigen::MatrixBase<P>& prediction,
         sum += delta * (magnitude - Scalar(0.5) * delta);
         gradient(i, j) = weight * delta * detail::sign(residual);
       }
+    }
+  }
+  return weight * sum;
+}
+
+/// \brief Binary cross-entropy on logits (PyTorch's `BCEWithLogitsLoss`): with z the
+/// prediction (a logit) and y ∈ [0, 1] the target, ℓ = max(z, 0) − z y + log(1 + e^(−|z|))
+/// (the overflow-free form of −y log σ(z) − (1 − y) log(1 − σ(z))), ∂ℓ/∂z = σ(z) − y.
+/// Writes the gradient, returns the loss. Cost: O(N).
+/// \throws nde::error (`invalid_input`) on mismatched shapes, an empty prediction, or a target
+///   outside [0, 1].
+template <class P, class T, class G>
+typename P::Scalar binary_cross_entropy_with_logits(const Eigen::MatrixBase<P>& prediction,
+                                                    const Eigen::MatrixBase<T>& target,
+                                                    Eigen::MatrixBase<G>& gradient,
+                                                    reduction how = reduction::mean) {
+  using Scalar = typename P::Scalar;
+  detail::fit_gradient(prediction, gradient);
+  detail::check_loss_shapes("binary_cross_entropy_with_logits", prediction, target, gradient);
+  if (!((target.array() >= Scalar(0)) && (target.array() <= Scalar(1))).all())
+    throw error(status::invalid_input,
+                "binary_cross_entropy_with_logits: targets must lie in [0, 1]");
+  const Scalar weight = detail::reduction_weight<Scalar>(how, prediction.size());
+  Scalar sum = 0;
+  for (Eigen::Index j = 0; j < prediction.cols(); ++j) {
+    for (Eigen::Index i = 0; i < prediction.rows(); ++i) {
+      const Scalar z = prediction(i, j), y = target(i, j);
+      const Scalar e = std::exp(-std::abs(z));
+      sum += std::max(z, Scalar(0)) - z * y + std::log1p(e);
+      const Scalar sigma = z >= 0 ? 1 / (1 + e) : e / (1 + e);
+      gradient(i, j) = weight * (sigma - y);
     }
   }
   return weight * sum;

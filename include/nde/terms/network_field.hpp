@@ -82,7 +82,7 @@ class network_field {
     for (Eigen::Index k = 0; k < theta.size(); ++k) m_dual_theta[k] = {theta[k], theta_dot[k]};
     dual_state x(y.rows(), y.cols());
     for (Eigen::Index k = 0; k < y.size(); ++k) x.data()[k] = {y.data()[k], y_dot.data()[k]};
-    dual_state fx(y.rows(), y.cols());
+    dual_state fx(m_net.out_size(), y.cols());
     if constexpr (columns == 1) {
       if (!m_dual_ws) m_dual_ws.emplace(m_net.template make_workspace<dual<scalar>>());
     } else {
@@ -90,8 +90,8 @@ class network_field {
         m_dual_ws.emplace(m_net.template make_workspace<dual<scalar>>(y.cols()));
     }
     m_net.forward(m_dual_theta, dual<scalar>{static_cast<scalar>(t), t_dot}, x, fx, *m_dual_ws);
-    out.resize(y.rows(), y.cols());
-    for (Eigen::Index k = 0; k < y.size(); ++k) out.data()[k] = fx.data()[k].tangent;
+    out.resize(fx.rows(), fx.cols());
+    for (Eigen::Index k = 0; k < fx.size(); ++k) out.data()[k] = fx.data()[k].tangent;
   }
 
   /// \brief dy/dt and the vjp at the same point with one forward pass (the backsolve adjoint
@@ -102,6 +102,15 @@ class network_field {
     reserve(y.cols());
     m_net.forward(theta, static_cast<scalar>(t), y, dydt, m_ws);
     m_net.backward(theta, static_cast<scalar>(t), y, a, a_y, a_theta, m_ws);
+  }
+
+  /// \brief `value_and_vjp` with the time cotangent: a_t += aᵀ ∂net/∂t.
+  template <class T>
+  void value_and_vjp(T t, const State& y, params_view<scalar> theta, const State& a, State& dydt,
+                     State& a_y, params_ref<scalar> a_theta, scalar& a_t) {
+    reserve(y.cols());
+    m_net.forward(theta, static_cast<scalar>(t), y, dydt, m_ws);
+    m_net.backward(theta, static_cast<scalar>(t), y, a, a_y, a_theta, a_t, m_ws);
   }
 
   /// \brief dy/dt, keeping the network's forward values in cache slot `slot` for a later
