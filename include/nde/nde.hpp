@@ -26,6 +26,7 @@
 #include "nde/terms/sum_field.hpp"
 #include "nde/terms/autodiff_field.hpp"
 #include "nde/terms/network_field.hpp"
+#include "nde/terms/cde_field.hpp"
 
 // solvers, step_size, integrate, testing (solver core)
 #include "nde/solvers/stepper.hpp"
@@ -90,6 +91,7 @@
 #include "nde/models/hamiltonian.hpp"
 #include "nde/models/second_order.hpp"
 #include "nde/models/lagrangian.hpp"
+#include "nde/models/augmented.hpp"
 #include "nde/nn/jacobian_pass.hpp"
 #include "nde/models/cnf.hpp"
 #include "nde/models/flow_matching.hpp"
@@ -98,3 +100,6 @@
 #include "nde/datasets/toy.hpp"
 #include "nde/ot/assignment.hpp"
 #include "nde/ot/wasserstein.hpp"
+#include "nde/paths/interpolation.hpp"
+#include "nde/paths/observations.hpp"
+#include "nde/models/neural_cde.hpp"
