@@ -192,6 +192,15 @@ class neural_ode {
     return nde::per_sample_gradients(*this, y0s, ts, std::move(loss), threads);
   }
 
+  /// \brief Per-sample time grids: sample i is saved at its own `ts[i]` (see
+  /// `nde::per_sample_gradients` in `models/per_sample.hpp`).
+  template <class Loss>
+  [[nodiscard]] batch_result per_sample_gradients(std::span<const State> y0s,
+                                                  std::span<const std::vector<T>> ts, Loss loss,
+                                                  unsigned threads = 1) const {
+    return nde::per_sample_gradients(*this, y0s, ts, std::move(loss), threads);
+  }
+
  private:
   void check_params() const {
     if (m_params.size() != static_cast<Eigen::Index>(m_term.num_params()))

@@ -36,18 +36,14 @@ struct per_sample_result {
   std::string message;
 };
 
-/// \brief Runs `model.forward(y0s[i], ts)` and `model.backward` for every sample on `threads`
-/// threads (each with its own copy of the model). `loss(i, ys, dL_dys) -> scalar` gives sample
-/// i's loss and fills its output cotangents (`dL_dys` arrives sized, zeroed); it is called from
-/// several threads at once, for different i. Samples are handed out one at a time (adaptive
-/// solves differ in cost); results are reduced in sample order, so the answer is bit-identical
-/// for any thread count. The calling thread is one of the workers. An exception from `loss` or
-/// `backward` stops the other workers and is rethrown here.
-template <class Model, state State, time_scalar T, class Loss>
-[[nodiscard]] per_sample_result<State> per_sample_gradients(const Model& model,
-                                                            std::span<const State> y0s,
-                                                            std::span<const T> ts, Loss loss,
-                                                            unsigned threads = 1) {
+namespace detail {
+
+/// Shared body of the `per_sample_gradients` overloads; `times_of(i)` is sample i's output grid.
+template <class Model, state State, class Times, class Loss>
+[[nodiscard]] per_sample_result<State> per_sample_gradients_impl(const Model& model,
+                                                                 std::span<const State> y0s,
+                                                                 Times times_of, Loss& loss,
+                                                                 unsigned threads) {
   using scalar = scalar_of_t<State>;
   using gradient_type = typename Model::gradient_type;
   const std::size_t n = y0s.size();
@@ -63,7 +59,7 @@ template <class Model, state State, time_scalar T, class Loss>
       Model local = model;
       std::vector<State> cotangents;
       for (std::size_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
-        const auto& fr = local.forward(y0s[i], ts);
+        const auto& fr = local.forward(y0s[i], times_of(i));
         if (!fr.success()) {
           per[i].status = fr.status;
           per[i].message = "sample " + std::to_string(i) + ": " + fr.message;
@@ -107,6 +103,44 @@ template <class Model, state State, time_scalar T, class Loss>
     out.y0.push_back(per[i].y0);
   }
   return out;
+}
+
+}  // namespace detail
+
+/// \brief Runs `model.forward(y0s[i], ts)` and `model.backward` for every sample on `threads`
+/// threads (each with its own copy of the model). `loss(i, ys, dL_dys) -> scalar` gives sample
+/// i's loss and fills its output cotangents (`dL_dys` arrives sized, zeroed); it is called from
+/// several threads at once, for different i. Samples are handed out one at a time (adaptive
+/// solves differ in cost); results are reduced in sample order, so the answer is bit-identical
+/// for any thread count. The calling thread is one of the workers. An exception from `loss` or
+/// `backward` stops the other workers and is rethrown here.
+template <class Model, state State, time_scalar T, class Loss>
+[[nodiscard]] per_sample_result<State> per_sample_gradients(const Model& model,
+                                                            std::span<const State> y0s,
+                                                            std::span<const T> ts, Loss loss,
+                                                            unsigned threads = 1) {
+  return detail::per_sample_gradients_impl(
+      model, y0s, [ts](std::size_t) { return ts; }, loss, threads);
+}
+
+/// \brief Per-sample time grids: as above, but sample i is solved from `ts[i].front()` and
+/// saved at its own times `ts[i]` (any length ≥ 1, any span, no padding), so a batch of
+/// irregularly observed series of different lengths is one call. `loss(i, ys, dL_dys)` receives
+/// `ys.size() == ts[i].size()`. The result equals the sum of the single-sample gradients, in
+/// sample order, bit for bit and for any thread count. A sample whose grid the solver rejects
+/// (empty, unsorted, non-finite) reports its status and message like any failed sample.
+/// \throws nde::error (`invalid_input`) if `ts.size() != y0s.size()`.
+template <class Model, state State, time_scalar T, class Loss>
+[[nodiscard]] per_sample_result<State> per_sample_gradients(const Model& model,
+                                                            std::span<const State> y0s,
+                                                            std::span<const std::vector<T>> ts,
+                                                            Loss loss, unsigned threads = 1) {
+  if (ts.size() != y0s.size())
+    throw error(status::invalid_input, "per_sample_gradients: " + std::to_string(y0s.size()) +
+                                           " samples but " + std::to_string(ts.size()) +
+                                           " time grids");
+  return detail::per_sample_gradients_impl(
+      model, y0s, [ts](std::size_t i) { return std::span<const T>(ts[i]); }, loss, threads);
 }
 
 }  // namespace nde
