@@ -103,3 +103,6 @@
 #include "nde/paths/interpolation.hpp"
 #include "nde/paths/observations.hpp"
 #include "nde/models/neural_cde.hpp"
+#include "nde/nn/gru.hpp"
+#include "nde/models/ode_rnn.hpp"
+#include "nde/models/latent_ode.hpp"
