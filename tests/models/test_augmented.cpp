@@ -11,6 +11,7 @@
 #include <nde/terms/network_field.hpp>
 
 #include <catch.hpp>
+#include <sanitized.hpp>
 
 #include <array>
 #include <cmath>
@@ -21,6 +22,10 @@
 #include <vector>
 
 namespace {
+
+// Training steps of the two fitting tests; under the sanitizers (about 100x slower) only the
+// lower bound on the plain model's loss, which holds at any step, is checked.
+constexpr int iterations = nde_test::sanitized ? 30 : 400;
 
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
@@ -341,7 +346,7 @@ TEST_CASE("augmented: 1-D g(-1) = 1, g(1) = -1 is fitted with p = 1, never with 
     model.readout_bias().setZero();
     nde::optim::adam<double> adam(nf, {.learning_rate = 0.02});
     double loss = 0;
-    for (int it = 0; it < 400; ++it) {
+    for (int it = 0; it < iterations; ++it) {
       const auto l = model.loss_and_gradient(x, y);
       REQUIRE(l.success());
       loss = l.loss;
@@ -353,7 +358,7 @@ TEST_CASE("augmented: 1-D g(-1) = 1, g(1) = -1 is fitted with p = 1, never with 
   const double plain = train(0), augmented = train(1);
   INFO("plain " << plain << ", augmented " << augmented);
   CHECK(plain > 0.99);  // bounded below by 1 for any 1-D flow
-  CHECK(augmented < 0.02);
+  if (!nde_test::sanitized) CHECK(augmented < 0.02);
 }
 
 // With a trainable readout an affine map of a monotone flow is monotone, so g(−1) = 1,
@@ -377,7 +382,7 @@ TEST_CASE(
         nde::backsolve_adjoint{.controller = {.rtol = 1e-5, .atol = 1e-7}});
     nde::optim::adam<double> adam(model.params().size(), {.learning_rate = 0.02});
     double loss = 0;
-    for (int it = 0; it < 400; ++it) {
+    for (int it = 0; it < iterations; ++it) {
       const auto l = model.loss_and_gradient(x, y);
       REQUIRE(l.success());
       loss = l.loss;
@@ -388,5 +393,5 @@ TEST_CASE(
   const double plain = train(0), augmented = train(1);
   INFO("plain " << plain << ", augmented " << augmented);
   CHECK(plain > 0.66);  // ≥ 2/3 for any monotone flow and affine readout
-  CHECK(augmented < 0.05);
+  if (!nde_test::sanitized) CHECK(augmented < 0.05);
 }

@@ -13,6 +13,7 @@
 #include <nde/solvers/dopri5.hpp>
 
 #include <catch.hpp>
+#include <sanitized.hpp>
 
 #include <array>
 #include <cmath>
@@ -195,7 +196,8 @@ void check_model_gradient(const Path& path, const vector& theta, const matrix& l
   // component (each block of θ is hit), then one random direction that covers them all.
   const double h = 1e-3;
   std::vector<vector> directions;
-  for (Eigen::Index i = 0; i < theta.size(); i += 3)
+  // (Every 12th under the sanitizers, where each solve at rtol 1e-12 is ~100x slower.)
+  for (Eigen::Index i = 0; i < theta.size(); i += nde_test::sanitized ? 12 : 3)
     directions.push_back(vector::Unit(theta.size(), i));
   std::mt19937_64 rng(99);
   directions.push_back(random_params(theta.size(), rng, 1.0).normalized());
@@ -238,7 +240,7 @@ TEST_CASE("neural_cde loss gradient matches central differences", "[cde]") {
 
 TEST_CASE("gradient methods agree on a neural CDE at working tolerance", "[cde]") {
   std::mt19937_64 rng(14);
-  const auto d = spiral_data(20, 6, rng);
+  const auto d = spiral_data(nde_test::sanitized ? 8 : 20, 6, rng);
   const Eigen::Index n = 4;
   const auto count = nde::neural_cde<net_type, nde::hermite_cubic_path<>>::parameter_count(
       make_net(n, 3), n, 3, 1);
