@@ -9,7 +9,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -252,6 +254,50 @@ BENCHMARK_TEMPLATE(per_sample_gradients, nde::backsolve_adjoint)
     ->Arg(2)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
+
+// ---- per-sample time grids: 64 samples, each with its own start, end and 2 to 24 outputs -----
+void per_sample_grids(benchmark::State& st) {
+  using field = nde::network_field<bench::spiral_network, vec>;
+  const auto net = bench::make_spiral_network();
+  const nde::neural_ode<field, nde::dopri5, nde::discrete_adjoint, vec> model(
+      field(net), bench::spiral_params(net), spiral_gradient_method<nde::discrete_adjoint>(),
+      {.controller = nde::pid_controller{.rtol = bench::w1_rtol, .atol = bench::w1_atol}});
+  static const auto data = [] {
+    std::mt19937_64 rng(5);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    std::vector<vec> y0s;
+    std::vector<std::vector<double>> grids;
+    for (int b = 0; b < 64; ++b) {
+      y0s.push_back(vec(2.0 * u(rng) - 1.0, 2.0 * u(rng) - 1.0));
+      const int length = 2 + b % 23;
+      const double start = 0.5 * u(rng), span = 0.5 + u(rng);
+      std::vector<double> ts;
+      for (int i = 0; i < length; ++i) ts.push_back(start + span * i / (length - 1));
+      grids.push_back(ts);
+    }
+    return std::pair(y0s, grids);
+  }();
+  auto loss = [](std::size_t, const std::vector<vec>& ys, std::vector<vec>& c) {
+    double l = 0;
+    for (std::size_t i = 0; i < ys.size(); ++i) {
+      l += 0.5 * ys[i].squaredNorm();
+      c[i] = ys[i];
+    }
+    return l;
+  };
+  const auto threads = static_cast<unsigned>(st.range(0));
+  for (auto _ : st) {
+    const auto r = model.per_sample_gradients(std::span<const vec>(data.first),
+                                              std::span<const std::vector<double>>(data.second),
+                                              loss, threads);
+    if (r.status != nde::status::success) {
+      st.SkipWithError(r.message.c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(r.params.data());
+  }
+}
+BENCHMARK(per_sample_grids)->Arg(1)->Arg(2)->Arg(4)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
