@@ -10,7 +10,7 @@
 /// nde::irregular_sample s{times, values};                  // D × n values, times increasing
 /// nde::ode_rnn<net_type> model(net, hidden, D, theta);     // net: H -> ... -> H
 /// auto r = model.loss_and_gradient(s, query_ts, [&](const Eigen::MatrixXd& p, Eigen::MatrixXd& dp) {
-///   return nde::optim::mse(p, targets, dp); });             // p: D × q predictions
+///   return nde::optim::mse_loss(p, targets, dp); });        // p: D × q predictions
 /// \endcode
 ///
 /// Predictions at a query time use only observations strictly before it (the hidden state
