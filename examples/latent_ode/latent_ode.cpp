@@ -33,6 +33,7 @@
 #include <nde/nn/linear.hpp>
 #include <nde/nn/sequential.hpp>
 #include <nde/optim/adam.hpp>
+#include <nde/optim/loss.hpp>
 #include <nde/optim/schedule.hpp>
 #include <nde/solvers/dopri5.hpp>
 
@@ -301,9 +302,7 @@ void run(const settings& s) {
         g_latent);
     for (double v : mse_of) latent_mse += v / double(batch.size());
     auto mse = [](const MatrixXd& p, const VectorXd& y, MatrixXd& dp) {
-      const auto n = double(y.size());
-      dp = (2.0 / n) * (p.row(0).transpose() - y).transpose();
-      return (p.row(0).transpose() - y).squaredNorm() / n;
+      return nde::optim::mse_loss(p, y.transpose(), dp);
     };
     const double odernn_mse = batch_gradient(
         odernn_models, batch,

@@ -6,6 +6,7 @@
 #include "systems.hpp"
 
 #include <catch.hpp>
+#include <sanitized.hpp>
 
 #include <algorithm>
 #include <array>
@@ -15,17 +16,7 @@
 
 using namespace symplectic_test;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
+using nde_test::sanitized;
 
 namespace {
 

@@ -193,8 +193,7 @@ class latent_ode {
     out.loss = -(out.log_likelihood - o.beta * out.kl);
     out.gradient = Eigen::VectorXd::Zero(m_params.size());
     // Decoder: readout, then the latent ODE.
-    const Eigen::Index enc_n = m_encoder.num_params(),
-                       head_n = 2 * m_latent * (m_encoder.hidden() + 1);
+    const Eigen::Index enc_n = m_encoder.num_params(), head_n = head_size();
     const Eigen::Index dec_at = enc_n + head_n, dec_n = m_dec_params;
     const Eigen::Index read_at = dec_at + dec_n;
     Eigen::MatrixXd dz_cols =
@@ -247,8 +246,8 @@ class latent_ode {
                          std::move(gradient), neural_ode_options{}, std::move(method));
   }
   void check_params() const {
-    const Eigen::Index expected = m_encoder.num_params() + 2 * m_latent * (m_encoder.hidden() + 1) +
-                                  m_dec_params + m_channels * (m_latent + 1);
+    const Eigen::Index expected =
+        m_encoder.num_params() + head_size() + m_dec_params + m_channels * (m_latent + 1);
     if (m_params.size() != expected)
       throw error(status::invalid_input,
                   detail::concatenate("latent_ode: θ has ", m_params.size(),
@@ -257,15 +256,10 @@ class latent_ode {
     if (!m_params.allFinite())
       throw error(status::invalid_input, "latent_ode: θ has a NaN or infinite entry");
   }
+  // Entries of the head A (2L × H) and a (2L).
+  [[nodiscard]] Eigen::Index head_size() const { return 2 * m_latent * (m_encoder.hidden() + 1); }
   [[nodiscard]] Eigen::Ref<const Eigen::VectorXd> head_params() const {
-    return m_params.segment(m_encoder.num_params(), 2 * m_latent * (m_encoder.hidden() + 1));
-  }
-  static void configure(const ode_rnn_options& o, neural_ode_options& d) {
-    if (o.dt > 0)
-      d.controller = constant_step{.dt = o.dt};
-    else
-      d.controller = pid_controller{.rtol = o.rtol, .atol = o.atol};
-    d.max_steps = o.max_steps;
+    return m_params.segment(m_encoder.num_params(), head_size());
   }
   // ODE-RNN from the last observation back to t0; returns h_enc(t0).
   Eigen::VectorXd run_encoder(const irregular_sample& s, double t0) {
@@ -281,9 +275,7 @@ class latent_ode {
     m_enc_obs.resize(n);
     for (std::size_t j = 0; j < n; ++j) m_enc_obs[j] = Eigen::Index(n - 1 - j);
     m_encoder.configure(m_options);
-    Eigen::MatrixXd pre;
-    return m_encoder.forward(m_params.head(m_encoder.num_params()), m_enc_t, m_enc_obs, inputs, t0,
-                             pre);
+    return m_encoder.forward(m_params.head(m_encoder.num_params()), m_enc_t, m_enc_obs, inputs, t0);
   }
   Eigen::MatrixXd decode(const Eigen::VectorXd& z0, double t0, std::span<const double> ts,
                          bool record) {
@@ -295,11 +287,10 @@ class latent_ode {
     m_dec_offset = ts.front() == t0 ? 0 : 1;
     if (m_dec_offset == 1) m_dec_ts.push_back(t0);
     m_dec_ts.insert(m_dec_ts.end(), ts.begin(), ts.end());
-    const Eigen::Index enc_n = m_encoder.num_params(),
-                       head_n = 2 * m_latent * (m_encoder.hidden() + 1);
+    const Eigen::Index enc_n = m_encoder.num_params(), head_n = head_size();
     const Eigen::Index dec_n = m_dec_params;
     m_decoder.params() = m_params.segment(enc_n + head_n, dec_n);
-    configure(m_options, m_decoder.options());
+    detail::configure_solve(m_options, m_decoder.options());
     m_z.resize(m_latent, Eigen::Index(ts.size()));
     if (m_dec_ts.size() == 1) {
       m_z.col(0) = z0;

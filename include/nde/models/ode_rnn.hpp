@@ -122,6 +122,24 @@ inline void check_queries(std::span<const double> ts, const char* who) {
   }
 }
 
+/// The controller and step budget of `o` on a neural ODE's settings.
+inline void configure_solve(const ode_rnn_options& o, neural_ode_options& d) {
+  if (o.dt > 0)
+    d.controller = constant_step{.dt = o.dt};
+  else
+    d.controller = pid_controller{.rtol = o.rtol, .atol = o.atol};
+  d.max_steps = o.max_steps;
+}
+
+/// Columns of `states` at the query events (`query[j]` ≥ 0), in query order (q columns).
+inline Eigen::MatrixXd query_columns(const Eigen::MatrixXd& states,
+                                     const std::vector<Eigen::Index>& query, std::size_t q) {
+  Eigen::MatrixXd out(states.rows(), Eigen::Index(q));
+  for (std::size_t j = 0; j < query.size(); ++j)
+    if (query[j] >= 0) out.col(query[j]) = states.col(Eigen::Index(j));
+  return out;
+}
+
 /// The events of one pass: sorted times with the sample column observed there (or -1) and the
 /// query index reported there (or -1).
 struct sequence_events {
@@ -171,21 +189,18 @@ class ode_rnn_recurrence {
   [[nodiscard]] Eigen::Index hidden() const { return m_cell.hidden_size(); }
   [[nodiscard]] const nn::gru_cell& cell() const { return m_cell; }
 
-  void configure(const ode_rnn_options& o) {
-    if (o.dt > 0)
-      m_ode.options().controller = constant_step{.dt = o.dt};
-    else
-      m_ode.options().controller = pid_controller{.rtol = o.rtol, .atol = o.atol};
-    m_ode.options().max_steps = o.max_steps;
-  }
+  void configure(const ode_rnn_options& o) { configure_solve(o, m_ode.options()); }
+
+  /// h(τⱼ⁻) of the last `forward`, H × m.
+  [[nodiscard]] const Eigen::MatrixXd& pre() const noexcept { return m_pre; }
 
   /// Runs over `times` (monotone, either direction) with GRU inputs `inputs.col(observed[j])`
-  /// where observed[j] ≥ 0, ending at `t_end`. Fills `pre` (H × m, h(τⱼ⁻)) and returns the
-  /// final state h(t_end). Records what `backward` needs.
+  /// where observed[j] ≥ 0, ending at `t_end`. Returns the final state h(t_end); `pre()`
+  /// holds h(τⱼ⁻) (H × m). Records what `backward` needs.
   Eigen::VectorXd forward(const Eigen::Ref<const Eigen::VectorXd>& theta,
                           const std::vector<double>& times,
                           const std::vector<Eigen::Index>& observed, const Eigen::MatrixXd& inputs,
-                          double t_end, Eigen::MatrixXd& pre) {
+                          double t_end) {
     const Eigen::Index H = hidden(), m = Eigen::Index(times.size());
     m_ode.params() = theta.head(field_params());
     m_theta_gru = theta.segment(field_params(), m_cell.num_params());
@@ -193,13 +208,13 @@ class ode_rnn_recurrence {
     m_times.push_back(t_end);
     m_observed = observed;
     m_inputs = inputs;
-    pre.resize(H, m);
+    m_pre.resize(H, m);
     m_post.resize(H, m);
     m_caches.resize(std::size_t(m));
     Eigen::VectorXd h = Eigen::VectorXd::Zero(H);
     Eigen::MatrixXd h_new;
     for (Eigen::Index j = 0; j < m; ++j) {
-      pre.col(j) = h;
+      m_pre.col(j) = h;
       if (observed[std::size_t(j)] >= 0) {
         m_cell.forward(m_theta_gru, inputs.col(observed[std::size_t(j)]), h, h_new,
                        m_caches[std::size_t(j)]);
@@ -208,7 +223,6 @@ class ode_rnn_recurrence {
       m_post.col(j) = h;
       h = segment(j, h);
     }
-    m_pre = pre;
     return h;
   }
 
@@ -349,8 +363,7 @@ class ode_rnn {
   /// \throws nde::error on a bad sample or query times, or a failed solve.
   [[nodiscard]] Eigen::MatrixXd predict(const irregular_sample& s,
                                         std::span<const double> query_ts) {
-    Eigen::MatrixXd pre;
-    return run(s, query_ts, pre);
+    return run(s, query_ts);
   }
 
   /// \brief `loss(prediction, dL/dprediction)` of the predictions at `query_ts`, and dL/dθ.
@@ -359,9 +372,8 @@ class ode_rnn {
   [[nodiscard]] sequence_loss loss_and_gradient(const irregular_sample& s,
                                                 std::span<const double> query_ts, Loss&& loss) {
     sequence_loss out;
-    Eigen::MatrixXd pre;
     try {
-      out.prediction = run(s, query_ts, pre);
+      out.prediction = run(s, query_ts);
     } catch (const error& e) {
       if (e.code() == status::invalid_input) throw;
       out.status = e.code();
@@ -372,12 +384,10 @@ class ode_rnn {
     out.loss = detail::call_loss(loss, out.prediction, dp, "ode_rnn::loss_and_gradient");
     out.gradient = Eigen::VectorXd::Zero(m_params.size());
     const Eigen::Index at = m_rnn.num_params();
-    Eigen::MatrixXd hq(pre.rows(), Eigen::Index(query_ts.size()));
-    for (std::size_t j = 0; j < m_events.t.size(); ++j)
-      if (m_events.query[j] >= 0) hq.col(m_events.query[j]) = pre.col(Eigen::Index(j));
     const Eigen::MatrixXd dhq =
-        detail::linear_readout::backward(m_params.tail(m_params.size() - at), m_channels, hq, dp,
+        detail::linear_readout::backward(m_params.tail(m_params.size() - at), m_channels, m_hq, dp,
                                          out.gradient.tail(m_params.size() - at));
+    const Eigen::MatrixXd& pre = m_rnn.pre();
     Eigen::MatrixXd d_pre = Eigen::MatrixXd::Zero(pre.rows(), pre.cols());
     for (std::size_t j = 0; j < m_events.t.size(); ++j)
       if (m_events.query[j] >= 0) d_pre.col(Eigen::Index(j)) = dhq.col(m_events.query[j]);
@@ -407,20 +417,18 @@ class ode_rnn {
     if (!m_params.allFinite())
       throw error(status::invalid_input, "ode_rnn: θ has a NaN or infinite entry");
   }
-  Eigen::MatrixXd run(const irregular_sample& s, std::span<const double> query_ts,
-                      Eigen::MatrixXd& pre) {
+  // Solves and fills m_hq (the hidden states at the query times); returns the predictions.
+  Eigen::MatrixXd run(const irregular_sample& s, std::span<const double> query_ts) {
     check_params();
     const Eigen::MatrixXd inputs = detail::sample_inputs(s, m_channels, "ode_rnn");
     detail::check_queries(query_ts, "ode_rnn");
     m_events = detail::merge_events(s.t, query_ts);
     m_rnn.configure(m_options);
     (void)m_rnn.forward(m_params.head(m_rnn.num_params()), m_events.t, m_events.observation, inputs,
-                        m_events.t.back(), pre);
-    Eigen::MatrixXd hq(pre.rows(), Eigen::Index(query_ts.size()));
-    for (std::size_t j = 0; j < m_events.t.size(); ++j)
-      if (m_events.query[j] >= 0) hq.col(m_events.query[j]) = pre.col(Eigen::Index(j));
+                        m_events.t.back());
+    m_hq = detail::query_columns(m_rnn.pre(), m_events.query, query_ts.size());
     const Eigen::Index at = m_rnn.num_params();
-    return detail::linear_readout::apply(m_params.tail(m_params.size() - at), m_channels, hq);
+    return detail::linear_readout::apply(m_params.tail(m_params.size() - at), m_channels, m_hq);
   }
 
   Eigen::Index m_channels;
@@ -428,6 +436,7 @@ class ode_rnn {
   Eigen::VectorXd m_params;
   ode_rnn_options m_options;
   detail::sequence_events m_events;
+  Eigen::MatrixXd m_hq;
 };
 
 /// \brief GRU-Δt baseline (Rubanova et al. 2019, §4 "RNN-Δt"): a GRU over the merged events
@@ -481,13 +490,9 @@ class gru_forecaster {
     out.gradient = Eigen::VectorXd::Zero(m_params.size());
     const Eigen::Index ng = m_cell.num_params(), H = m_cell.hidden_size();
     const auto m = Eigen::Index(m_events.t.size());
-    // Hidden state feeding each event's prediction: h_{j-1} (column j of m_states).
-    Eigen::MatrixXd hq(H, Eigen::Index(query_ts.size()));
-    for (Eigen::Index j = 0; j < m; ++j)
-      if (m_events.query[std::size_t(j)] >= 0)
-        hq.col(m_events.query[std::size_t(j)]) = m_states.col(j);
+    // m_hq: the hidden state feeding each query's prediction (column j of m_states).
     const Eigen::MatrixXd dhq =
-        detail::linear_readout::backward(m_params.tail(m_params.size() - ng), m_channels, hq, dp,
+        detail::linear_readout::backward(m_params.tail(m_params.size() - ng), m_channels, m_hq, dp,
                                          out.gradient.tail(m_params.size() - ng));
     Eigen::VectorXd a = Eigen::VectorXd::Zero(H);
     Eigen::MatrixXd dx, dh;
@@ -546,18 +551,15 @@ class gru_forecaster {
                      m_caches[std::size_t(j)]);
       m_states.col(j + 1) = h_new.col(0);
     }
-    Eigen::MatrixXd hq(H, Eigen::Index(query_ts.size()));
-    for (Eigen::Index j = 0; j < m; ++j)
-      if (m_events.query[std::size_t(j)] >= 0)
-        hq.col(m_events.query[std::size_t(j)]) = m_states.col(j);
-    return detail::linear_readout::apply(m_params.tail(m_params.size() - ng), m_channels, hq);
+    m_hq = detail::query_columns(m_states, m_events.query, query_ts.size());
+    return detail::linear_readout::apply(m_params.tail(m_params.size() - ng), m_channels, m_hq);
   }
 
   Eigen::Index m_channels;
   nn::gru_cell m_cell;
   Eigen::VectorXd m_params;
   detail::sequence_events m_events;
-  Eigen::MatrixXd m_states, m_step_inputs;
+  Eigen::MatrixXd m_states, m_step_inputs, m_hq;
   std::vector<Eigen::MatrixXd> m_caches;
 };
 
