@@ -7,8 +7,9 @@
 
 TEST_CASE("every status has a distinct name", "[core][status]") {
   const nde::status all[] = {
-      nde::status::success,    nde::status::max_steps_reached, nde::status::step_size_too_small,
-      nde::status::non_finite, nde::status::invalid_input,     nde::status::reconstruction_failed};
+      nde::status::success,      nde::status::max_steps_reached, nde::status::step_size_too_small,
+      nde::status::non_finite,   nde::status::invalid_input,     nde::status::reconstruction_failed,
+      nde::status::not_converged};
   std::set<std::string> names;
   for (auto s : all) {
     const auto name = nde::to_string(s);

@@ -22,6 +22,10 @@ enum class status {
   /// A backward pass that rebuilds the forward states (`reversible_adjoint`) drifted from
   /// them past its tolerance: the gradient is not that of the forward solve.
   reconstruction_failed,
+  /// An implicit method's Newton iteration did not converge, or its iteration matrix
+  /// `I − hγJ` was singular or not finite, and shrinking the step (where the controller can)
+  /// did not help.
+  not_converged,
 };
 
 /// \brief Stable lower-case name of a status, e.g. `"max_steps_reached"`.
@@ -33,6 +37,7 @@ constexpr std::string_view to_string(status s) noexcept {
     case status::non_finite: return "non_finite";
     case status::invalid_input: return "invalid_input";
     case status::reconstruction_failed: return "reconstruction_failed";
+    case status::not_converged: return "not_converged";
   }
   return "unknown";
 }

@@ -21,12 +21,16 @@ struct solve_stats {
       0;  ///< Evaluations of the vector field (including the initial-step guess).
   std::size_t accepted_steps = 0;  ///< Steps kept.
   std::size_t rejected_steps =
-      0;  ///< Steps retried with a smaller dt (error too large, or NaN/Inf).
+      0;  ///< Steps retried with a smaller dt (error too large, NaN/Inf, or no Newton convergence).
+  /// \brief Dense Jacobians the term computed (`jacobian()`, implicit methods); Jacobians by
+  /// finite differences count as evaluations in `rhs_evals` instead.
+  std::size_t jacobian_evals = 0;
   /// \brief Adds another solve's counters (the one place statistics are summed).
   solve_stats& operator+=(const solve_stats& other) noexcept {
     rhs_evals += other.rhs_evals;
     accepted_steps += other.accepted_steps;
     rejected_steps += other.rejected_steps;
+    jacobian_evals += other.jacobian_evals;
     return *this;
   }
 };

@@ -107,13 +107,17 @@ std::string validate_solve(T t0, T t1, const solve_options& options) {
   return {};
 }
 
-/// A term that counts its vector-field evaluations (and jvps) into the solve's statistics.
+/// A term that counts its vector-field evaluations (jvps, dense Jacobians) into the solve's
+/// statistics, and forwards the capabilities implicit methods ask for (`jacobian`,
+/// `autonomous`).
 template <class Term>
 struct counting_term {
   static constexpr bool is_ode = std::remove_cvref_t<Term>::is_ode;
+  static constexpr bool autonomous = autonomous_field<std::remove_cvref_t<Term>>;
   Term* term;
   std::size_t* evaluations;
   std::size_t* jvps;
+  std::size_t* jacobians = nullptr;
   [[nodiscard]] Eigen::Index num_params() const { return term->num_params(); }
   template <class T, class State, class Params, class Out>
   void vf(T t, const State& y, const Params& theta, Out& out) {
@@ -131,10 +135,22 @@ struct counting_term {
     term->prod(v, c, out);
   }
   template <class T, class State, class Params, class Tangent>
+  requires requires(Term& u, T t, const State& y, const Params& theta, const Tangent& theta_dot,
+                    scalar_of_t<State> t_dot, State& out) {
+    u.jvp(t, y, theta, y, theta_dot, t_dot, out);
+  }
   void jvp(T t, const State& y, const Params& theta, const State& y_dot, const Tangent& theta_dot,
            scalar_of_t<State> t_dot, State& out) {
     ++*jvps;
     term->jvp(t, y, theta, y_dot, theta_dot, t_dot, out);
+  }
+  template <class T, class State, class Params, class Matrix>
+  requires requires(Term& u, T t, const State& y, const Params& theta, Matrix& jac) {
+    u.jacobian(t, y, theta, jac);
+  }
+  void jacobian(T t, const State& y, const Params& theta, Matrix& jac) {
+    if (jacobians) ++*jacobians;
+    term->jacobian(t, y, theta, jac);
   }
 };
 
@@ -238,7 +254,8 @@ class integrator {
     m_outputs = 0;
     m_proposed_step = 0;
     std::size_t jvps = 0;
-    detail::counting_term<Term> term{&user_term, &out.stats.rhs_evals, &jvps};
+    detail::counting_term<Term> term{&user_term, &out.stats.rhs_evals, &jvps,
+                                     &out.stats.jacobian_evals};
     nde::status result = nde::status::success;
     try {
       result = run(term, controller, cs, t0, t1, y0, theta, options, out, recorder);

@@ -68,7 +68,8 @@ struct constant_step {
   template <time_scalar T, state State>
   step_decision<T> adapt(state_type<T, State>& s, T t0, T t1, const State&, const State&,
                          const State*, nde::status step_status, int) const {
-    if (step_status != nde::status::success) return detail::cannot_shrink(t0, t1, "constant step");
+    if (step_status != nde::status::success)
+      return detail::cannot_shrink(t0, t1, "constant step", step_status);
     ++s.index;
     return next(s, t1);
   }

@@ -109,14 +109,18 @@ void clip_step(T t, double dt, double dt_limit, T t_end, T direction,
 }
 
 /// The decision of a step policy that cannot shrink its steps (constant step, fixed times)
-/// when a step produced NaN or Inf.
+/// when a step failed: NaN or Inf (`non_finite`), or an implicit method's Newton iteration that
+/// did not converge (`not_converged`, kept as the solve's status).
 template <time_scalar T>
-step_decision<T> cannot_shrink(T t0, T t1, const char* policy) {
+step_decision<T> cannot_shrink(T t0, T t1, const char* policy,
+                               nde::status step_status = nde::status::non_finite) {
   step_decision<T> d;
   d.accept = false;
-  d.status = nde::status::non_finite;
-  d.message = "NaN or Inf in the state or vector field in the step from t = " + full_precision(t0) +
-              " to " + full_precision(t1) + " (" + policy + ": cannot shrink)";
+  d.status = step_status == nde::status::not_converged ? step_status : nde::status::non_finite;
+  d.message = (d.status == nde::status::not_converged
+                   ? "the implicit method's Newton iteration did not converge in the step from t = "
+                   : "NaN or Inf in the state or vector field in the step from t = ") +
+              full_precision(t0) + " to " + full_precision(t1) + " (" + policy + ": cannot shrink)";
   return d;
 }
 

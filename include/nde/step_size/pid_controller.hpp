@@ -186,6 +186,18 @@ struct pid_controller {
                                          "number for the finite scaled error of the step from t = ",
                                          t0, " (it must return a number >= 0)"));
     const double used = std::abs(static_cast<double>(t1 - t0));
+    if (step_status == nde::status::not_converged) {
+      // An implicit method's Newton iteration failed: halve the step (Hairer & Wanner IV.8)
+      // and retry, until that no longer helps.
+      s.dt = used / 2;
+      s.last_rejected = true;
+      if (++s.non_finite_in_a_row > 60 || s.dt < dtmin)
+        return fail<T>(nde::status::not_converged,
+                       detail::concatenate("the implicit method's Newton iteration did not "
+                                           "converge at t = ",
+                                           t0, "; shrinking the step to ", s.dt, " did not help"));
+      return retry(s, t0);
+    }
     if (step_status != nde::status::success || !std::isfinite(err)) {
       // NaN/Inf: shrink and retry, until that no longer helps.
       s.dt = used * min_factor;
