@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -390,4 +391,72 @@ TEST_CASE("solve_or_throw throws nde::error carrying the status", "[integrate][s
     CHECK(e.code() == nde::status::max_steps_reached);
     CHECK(std::string(e.what()).find("max_steps") != std::string::npos);
   }
+}
+
+TEST_CASE("Hairer's stiffness test flags Van der Pol at mu = 1000, not a harmonic oscillator",
+          "[integrate][stiffness]") {
+  using vec = Eigen::Vector2d;
+  const double mu = 1000;
+  auto van_der_pol = [mu](double, const vec& y) -> vec {
+    return {y[1], mu * ((1 - y[0] * y[0]) * y[1] - y[0])};
+  };
+  auto oscillator = [](double, const vec& y) -> vec { return {y[1], -y[0]}; };
+  const vec y0(2.0, 0.0);
+  const nde::solve_options options{.controller = nde::pid_controller{.rtol = 1e-6, .atol = 1e-8}};
+  const auto check_method = [&](const auto& method) {
+    const auto stiff = nde::solve(van_der_pol, method, 0.0, 2.0, y0, options);
+    REQUIRE(stiff.success());
+    CHECK(stiff.stiff);
+    CHECK(stiff.stiff_from > 0.0);
+    CHECK(stiff.stiff_from < 0.1);
+    // Most steps are limited by stability: h·ρ above the boundary.
+    CHECK(stiff.stats.stiff_steps > stiff.stats.accepted_steps / 4);
+    CHECK_THAT(stiff.message, Catch::Contains("seems stiff"));
+    const auto smooth = nde::solve(oscillator, method, 0.0, 20.0, y0, options);
+    REQUIRE(smooth.success());
+    CHECK_FALSE(smooth.stiff);
+    CHECK(smooth.stats.stiff_steps == 0);
+    CHECK(smooth.message.empty());
+    nde::solve_options quiet = options;
+    quiet.detect_stiffness = false;
+    const auto unchecked = nde::solve(van_der_pol, method, 0.0, 2.0, y0, quiet);
+    CHECK_FALSE(unchecked.stiff);
+    CHECK(unchecked.stats.stiff_steps == 0);
+    CHECK(unchecked.message.empty());
+    CHECK(unchecked.ys.back() == stiff.ys.back());  // the test never changes the steps
+  };
+  check_method(nde::dopri5{});
+  check_method(nde::tsit5{});
+  static_assert(nde::dopri5::stiffness_detection && nde::tsit5::stiffness_detection);
+  static_assert(!nde::bosh3::stiffness_detection);  // FSAL, but its last two stages differ in c
+}
+
+namespace {
+// |R(−x)| of an explicit tableau, R(z) = 1 + z bᵀ (I − zA)⁻¹ 1.
+template <class Tableau>
+double stability_modulus(double x) {
+  constexpr int s = Tableau::stages;
+  Eigen::MatrixXd a(s, s);
+  Eigen::VectorXd b(s);
+  for (int i = 0; i < s; ++i) {
+    b[i] = Tableau::b[static_cast<std::size_t>(i)];
+    for (int j = 0; j < s; ++j)
+      a(i, j) = Tableau::a[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)];
+  }
+  const Eigen::MatrixXd m = Eigen::MatrixXd::Identity(s, s) + x * a;
+  return std::abs(1 - x * b.dot(m.partialPivLu().solve(Eigen::VectorXd::Ones(s))));
+}
+}  // namespace
+
+TEST_CASE("the stated stability boundaries are where |R(-x)| reaches 1", "[integrate][stiffness]") {
+  const auto check_boundary = [](auto tag) {
+    using tableau = typename decltype(tag)::type;
+    const double x = tableau::stability_boundary;
+    CHECK(std::abs(stability_modulus<tableau>(x) - 1) < 1e-12);
+    CHECK(stability_modulus<tableau>(x * (1 - 1e-6)) < 1);
+    CHECK(stability_modulus<tableau>(x * (1 + 1e-6)) > 1);
+    for (double f = 0.05; f < 1; f += 0.05) CHECK(stability_modulus<tableau>(x * f) <= 1);
+  };
+  check_boundary(std::type_identity<nde::dopri5_tableau>{});
+  check_boundary(std::type_identity<nde::tsit5_tableau>{});
 }

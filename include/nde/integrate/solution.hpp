@@ -22,6 +22,11 @@ struct solve_stats {
   std::size_t accepted_steps = 0;  ///< Steps kept.
   std::size_t rejected_steps =
       0;  ///< Steps retried with a smaller dt (error too large, NaN/Inf, or no Newton convergence).
+  /// \brief Accepted steps in which Hairer's stiffness test fired (h·ρ above 0.9 × the method's
+  /// stability boundary, ρ an estimate of the dominant eigenvalue of ∂f/∂y: the step is limited
+  /// by stability, not accuracy); only for methods with the test (`stiffness_detection`:
+  /// dopri5, tsit5).
+  std::size_t stiff_steps = 0;
   /// \brief Dense Jacobians the term computed (`jacobian()`, implicit methods); Jacobians by
   /// finite differences count as evaluations in `rhs_evals` instead.
   std::size_t jacobian_evals = 0;
@@ -31,6 +36,7 @@ struct solve_stats {
     accepted_steps += other.accepted_steps;
     rejected_steps += other.rejected_steps;
     jacobian_evals += other.jacobian_evals;
+    stiff_steps += other.stiff_steps;
     return *this;
   }
 };
@@ -148,8 +154,14 @@ struct solution {
   std::vector<State> ys;                      ///< States at `ts`.
   solve_stats stats;                          ///< Work counters.
   nde::status status = nde::status::success;  ///< Outcome.
-  std::string message;             ///< Empty on success (or a note); otherwise what went wrong.
-  std::vector<T> step_times;       ///< t0 and every accepted step end, if `record_steps`.
+  std::string message;        ///< Empty on success (or a note); otherwise what went wrong.
+  std::vector<T> step_times;  ///< t0 and every accepted step end, if `record_steps`.
+  /// \brief The problem was found stiff (DOPRI5's rule: 15 stiff accepted steps with fewer than
+  /// 6 non-stiff ones in a row between them; see `solve_stats::stiff_steps`); `message` then carries a note, and
+  /// `stiff_from` is the end of the step where it was decided. Methods without the test
+  /// never set it.
+  bool stiff = false;
+  T stiff_from = T(0);             ///< Where `stiff` was decided (meaningful only when `stiff`).
   dense_solution<T, State> dense;  ///< Evaluable solution, if `dense` was requested.
 
   /// \brief True when the solve reached t1 without error.

@@ -49,6 +49,10 @@ struct dopri5_tableau {
   static constexpr int error_order = 4;
   /// \brief First same as last: the last stage f(t1, y1) is the next step's first stage.
   static constexpr bool fsal = true;
+  /// \brief Length of the stability interval on the negative real axis: |R(−x)| ≤ 1 for
+  /// 0 ≤ x ≤ this (R the stability polynomial of b and A; computed from the tableau, checked in
+  /// tests/integrate). Hairer's stiffness test compares h·ρ with it.
+  static constexpr double stability_boundary = 3.3065678926349467;
   /// \brief Butcher matrix A (Dormand & Prince 1980; Hairer, Nørsett & Wanner I, Table II.5.2).
   static constexpr std::array<std::array<double, 7>, 7> a{{
       {0, 0, 0, 0, 0, 0, 0},

@@ -40,6 +40,27 @@ namespace nde {
 
 namespace detail {
 
+/// `Tableau::stability_boundary`, or 0 when the tableau does not state it.
+template <class Tableau>
+constexpr double stability_boundary_of() {
+  if constexpr (requires { Tableau::stability_boundary; }) {
+    return Tableau::stability_boundary;
+  } else {
+    return 0.0;
+  }
+}
+
+/// The tableau supports DOPRI5's stiffness test (see `explicit_rk::stiffness_detection`).
+template <class Tableau>
+constexpr bool stiffness_test_applies() {
+  if constexpr (requires { Tableau::stability_boundary; }) {
+    return Tableau::fsal && Tableau::stages >= 3 && Tableau::c[idx(Tableau::stages - 2)] == 1.0 &&
+           Tableau::stability_boundary > 0;
+  } else {
+    return false;
+  }
+}
+
 template <class Tableau>
 constexpr int error_order_of() {
   if constexpr (embedded_tableau<Tableau>) {
@@ -108,6 +129,12 @@ class explicit_rk {
   static constexpr int dense_order =
       detail::dense_order_of<Tableau>();    ///< Order of the interpolant.
   static constexpr bool reversible = true;  ///< Has `replay`/`pull_step`/`tangent_step`.
+  /// \brief Hairer's stiffness test applies: FSAL with the last two stages at t1 (as DOPRI5)
+  /// and a tableau that states its `stability_boundary` (dopri5, tsit5); see
+  /// `stiffness_estimate`.
+  static constexpr bool stiffness_detection = detail::stiffness_test_applies<Tableau>();
+  /// \brief The tableau's stability boundary on the negative real axis (0 when not stated).
+  static constexpr double stability_boundary = detail::stability_boundary_of<Tableau>();
 
  private:
   static constexpr std::size_t stage_count = detail::idx(stages);
@@ -241,6 +268,22 @@ class explicit_rk {
     } else {
       ws.k[0].swap(ws.end);
     }
+  }
+
+  /// \brief h·ρ for the step just taken, ρ = ‖k_s − k_{s−1}‖₂ / ‖y1 − Y_{s−1}‖₂: both stages are
+  /// f at t1, so ρ estimates the modulus of the dominant eigenvalue of ∂f/∂y along the step
+  /// (Hairer & Wanner, *Solving ODEs II*, IV.2, and DOPRI5's test). A step is limited by
+  /// stability when h·ρ approaches `Tableau::stability_boundary`. 0 when y1 and Y_{s−1}
+  /// coincide. O(n), no evaluation of f.
+  template <time_scalar T, state State>
+  requires stiffness_detection [[nodiscard]] scalar_of_t<State> stiffness_estimate(
+      T t0, T t1, const State& y1, const workspace<State>& ws) const {
+    using scalar = scalar_of_t<State>;
+    // After `step`, ws.stage holds the argument of stage s−1 (the last one not at y1).
+    const scalar numerator = (ws.k[stage_count - 1] - ws.k[stage_count - 2]).squaredNorm();
+    const scalar denominator = (y1 - ws.stage).squaredNorm();
+    if (!(denominator > 0)) return scalar(0);
+    return std::abs(static_cast<scalar>(t1 - t0)) * std::sqrt(numerator / denominator);
   }
 
   /// \brief Monomial coefficients of the dense output of the step just taken:
