@@ -19,8 +19,9 @@
 /// ∂f/∂t) at (t0, y0) once per step start — retries of a rejected step from the same point
 /// reuse them and only refactor M — then factors M and runs the stages. A singular M returns
 /// `status::not_converged` (the PID controller halves the step; constant steps fail with that
-/// status); a non-finite or wrongly sized J throws `nde::error` naming the method (J is taken at
-/// the step's start, so no smaller step can help), which the solve reports as its status.
+/// status); a non-finite J or ∂f/∂t throws `nde::error` (non_finite) naming the method (both
+/// are taken at the step's start, so no smaller step can help) and a term's `jacobian` of the
+/// wrong size throws invalid_input (`state_jacobian`); the solve reports either as its status.
 /// Batch states (D × B) use the flattened (D·B) × (D·B) Jacobian. Once the workspace is sized
 /// (and, for a term without a dense `jacobian`, after the first step has sized the
 /// Jacobian scratch for θ), stepping allocates nothing.
