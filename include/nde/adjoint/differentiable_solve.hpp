@@ -266,6 +266,12 @@ class differentiable_integrator {
         [](const auto& m) -> std::string {
           using M = std::decay_t<decltype(m)>;
           if (supports<Term, M>()) return {};
+          // A stepper that cannot have an exact reverse or tangent step says why (Rosenbrock).
+          if constexpr (std::is_same_v<M, forward_sensitivity> ||
+                        std::is_same_v<M, discrete_adjoint>) {
+            if constexpr (requires { Stepper::exact_gradient_unavailable; })
+              return std::string(Stepper::exact_gradient_unavailable);
+          }
           if constexpr (std::is_same_v<M, forward_sensitivity>)
             return "forward_sensitivity needs a term with a Jacobian-vector product (jvp) and a "
                    "stepper with a tangent step";

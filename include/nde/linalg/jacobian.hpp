@@ -132,12 +132,14 @@ status state_jacobian(Term& term, T t, const State& y, params_view<scalar_of_t<S
 }
 
 /// \brief `dfdt = ∂f/∂t` at (t, y) (Rosenbrock methods need it for non-autonomous terms):
-/// zero for an autonomous term, a jvp with ṫ = 1 where the term has one, else a forward
-/// difference in t (`f_y` = f(t, y)). \return `non_finite` when it has NaN/Inf.
+/// zero for an autonomous term, a jvp with ṫ = 1 where the term has one, else a one-sided
+/// difference in t (`f_y` = f(t, y)) towards `direction` (the sign of the step, so that a field
+/// defined only on the solve's interval, such as an interpolated forward solution, is not
+/// evaluated past its end). \return `non_finite` when it has NaN/Inf.
 template <class Term, time_scalar T, state State>
 status time_derivative(Term& term, T t, const State& y, params_view<scalar_of_t<State>> theta,
                        const State& f_y, State& dfdt, jacobian_workspace<State>& ws,
-                       jacobian_source source = jacobian_source::automatic) {
+                       jacobian_source source = jacobian_source::automatic, T direction = T(1)) {
   using scalar = scalar_of_t<State>;
   if (ws.perturbed.rows() != y.rows() || ws.perturbed.cols() != y.cols() ||
       ws.zero_theta.size() != theta.size())
@@ -156,7 +158,7 @@ status time_derivative(Term& term, T t, const State& y, params_view<scalar_of_t<
     }
     const T scale = std::max(T(1), std::abs(t));
     const T delta = std::sqrt(std::numeric_limits<T>::epsilon()) * scale;
-    const T t_plus = t + delta;
+    const T t_plus = direction < 0 ? t - delta : t + delta;
     term.vf(t_plus, y, theta, ws.column);
     dfdt = (ws.column - f_y) / static_cast<scalar>(t_plus - t);
     return dfdt.allFinite() ? status::success : status::non_finite;
