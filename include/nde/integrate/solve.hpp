@@ -412,8 +412,12 @@ class integrator {
       const bool pending = next_save < save.ts.size() &&
                            detail::before(static_cast<T>(save.ts[next_save]), t_next, direction);
       const bool need_dense = options.dense || pending;
+      // An output exactly at the step end is the dense output at θ = 1, whose rate (read by
+      // forward sensitivities for dL/dts) is f(t1, y1): a method without FSAL needs it then too.
+      const bool output_at_end =
+          next_save < save.ts.size() && static_cast<T>(save.ts[next_save]) == t_next;
       if (d.accept && d.status == nde::status::success && !Stepper::fsal &&
-          (t_next != t1 || need_dense) &&
+          (t_next != t1 || need_dense || output_at_end) &&
           m_stepper.evaluate_end(term, t_next, m_y_next, theta, m_workspace) !=
               nde::status::success)
         d = detail::adapt_step(controller, cs, t, t_next, m_y, m_y_next, r, nde::status::non_finite,
