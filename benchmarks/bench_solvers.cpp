@@ -4,9 +4,19 @@
 // μ = 100 (stiff: the steps are limited by stability, not accuracy). Counters: nfe (f
 // evaluations per solve), steps (accepted), rejected, error (max |y(t1) − reference|, the
 // reference from dopri5 at rtol 1e-13 or the closed form). atol = rtol · 1e-3.
+//
+// The high-order pairs (DOP853, Vern7) against dopri5 at rtol 1e-10 on W1's spiral field
+// (benchmarks/README.md; atol = rtol / 100 as W1): with W1's 1000 save times (every step holds
+// dense output, so DOP853 pays its 3 and Vern7 its 5 extra dense-output stages per step) and
+// with t1 alone. Counters: nfe, steps, rejected, error (max |y − W1's reference| over the saves,
+// the reference from dopri5 at rtol 1e-13, atol 1e-15).
 #include <nde/nde.hpp>
+#include <nde/solvers/dop853.hpp>
+#include <nde/solvers/vern7.hpp>
 
 #include <benchmark/benchmark.h>
+
+#include "common/workloads.hpp"
 
 #include <cmath>
 #include <cstdlib>
@@ -103,7 +113,54 @@ void register_problem() {
   }
 }
 
+// ---- W1's spiral field at rtol 1e-10 ----------------------------------------------------------
+template <class Method>
+void w1_tight(benchmark::State& st, bool saves) {
+  using state = Eigen::Vector2d;
+  constexpr double rtol = 1e-10;
+  bench::spiral_rhs<state> f;
+  const state y0(2, 0);
+  const auto times = bench::linspace(0, bench::w1_t1(), bench::w1_saves());
+  const nde::solve_options options{
+      .save_at = saves ? nde::save_at::times(times) : nde::save_at::final_time(),
+      .controller = nde::pid_controller{.rtol = rtol, .atol = rtol / 100},
+      .max_steps = 10000000};
+  nde::integrator<Method, state> solver(Method{}, y0);
+  nde::solution<double, state> sol;
+  solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);  // sizes the outputs once
+  if (!sol.success()) {
+    st.SkipWithError(sol.message.c_str());
+    return;
+  }
+  for (auto _ : st) {
+    solver.solve(f, 0.0, bench::w1_t1(), y0, options, sol);
+    benchmark::DoNotOptimize(sol.ys.back().data());
+  }
+  st.counters["nfe"] = static_cast<double>(sol.stats.rhs_evals);
+  st.counters["steps"] = static_cast<double>(sol.stats.accepted_steps);
+  st.counters["rejected"] = static_cast<double>(sol.stats.rejected_steps);
+  st.counters["error"] = saves
+                             ? bench::w1_error(sol.ys)
+                             : (sol.ys.back() - bench::w1_reference().back()).cwiseAbs().maxCoeff();
+}
+
+void register_w1_tight() {
+  for (const bool saves : {true, false}) {
+    auto add = [&](const char* method, auto fn) {
+      benchmark::RegisterBenchmark(
+          (std::string("solvers/w1_spiral") + (saves ? "" : "_final") + "/" + method + "/rtol1e-10")
+              .c_str(),
+          fn, saves)
+          ->Unit(benchmark::kMicrosecond);
+    };
+    add("dopri5", w1_tight<nde::dopri5>);
+    add("dop853", w1_tight<nde::dop853>);
+    add("vern7", w1_tight<nde::vern7>);
+  }
+}
+
 const bool registered = [] {
+  register_w1_tight();
   register_problem<rotation>();
   register_problem<lotka_volterra>();
   register_problem<van_der_pol<1>>();

@@ -955,7 +955,9 @@ class differentiable_integrator {
         }
         m_method.step(term, st.t0, st.t1, y, theta, ws, y_next);
         m_method.evaluate_end(term, st.t1, y_next, theta, ws);
-        g.stats.backward_rhs_evals += Stepper::stages - 1 + (Stepper::fsal ? 0 : 1);
+        detail::evaluate_dense_stages(m_method, term, st.t0, st.t1, y, theta, ws);
+        g.stats.backward_rhs_evals +=
+            Stepper::stages - 1 + (Stepper::fsal ? 0 : 1) + detail::dense_evaluations_of<Stepper>();
         ++g.stats.recomputed_steps;
         m_method.dense_coefficients(st.t0, st.t1, y, y_next, ws, coefficients);
         m_segment.append(st.t1, coefficients, y_next);

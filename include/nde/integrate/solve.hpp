@@ -158,6 +158,23 @@ struct counting_term {
   }
 };
 
+/// The controller's decision on a trial step; a stepper's secondary error estimate
+/// (`step_result::error_secondary`, DOP853) goes to controllers whose `adapt` takes it.
+template <class Controller, class ControllerState, time_scalar T, state State>
+step_decision<T> adapt_step(const Controller& controller, ControllerState& cs, T t0, T t1,
+                            const State& y0, const State& y1, const step_result<State>& r,
+                            nde::status step_status, int error_order) {
+  if constexpr (requires {
+                  controller.adapt(cs, t0, t1, y0, y1, r.error, step_status, error_order,
+                                   r.error_secondary);
+                }) {
+    if (r.error_secondary != nullptr)
+      return controller.adapt(cs, t0, t1, y0, y1, r.error, step_status, error_order,
+                              r.error_secondary);
+  }
+  return controller.adapt(cs, t0, t1, y0, y1, r.error, step_status, error_order);
+}
+
 /// Watches nothing (a solve in inference mode).
 struct null_recorder {
   template <class... A>
@@ -440,16 +457,21 @@ class integrator {
       const bool jump = d.jump;
       const step_result<State> r =
           m_stepper.step(term, t, t_next, m_y, theta, m_workspace, m_y_next);
-      d = controller.adapt(cs, t, t_next, m_y, m_y_next, r.error, r.status, Stepper::error_order);
+      d = detail::adapt_step(controller, cs, t, t_next, m_y, m_y_next, r, r.status,
+                             Stepper::error_order);
       const bool pending = next_save < save.ts.size() &&
                            detail::before(static_cast<T>(save.ts[next_save]), t_next, direction);
       const bool need_dense = options.dense || pending;
+      // An output exactly at the step end is the dense output at θ = 1, whose rate (read by
+      // forward sensitivities for dL/dts) is f(t1, y1): a method without FSAL needs it then too.
+      const bool output_at_end =
+          next_save < save.ts.size() && static_cast<T>(save.ts[next_save]) == t_next;
       if (d.accept && d.status == nde::status::success && !Stepper::fsal &&
-          (t_next != t1 || need_dense) &&
+          (t_next != t1 || need_dense || output_at_end) &&
           m_stepper.evaluate_end(term, t_next, m_y_next, theta, m_workspace) !=
               nde::status::success)
-        d = controller.adapt(cs, t, t_next, m_y, m_y_next, r.error, nde::status::non_finite,
-                             Stepper::error_order);
+        d = detail::adapt_step(controller, cs, t, t_next, m_y, m_y_next, r, nde::status::non_finite,
+                               Stepper::error_order);
       if (!d.accept || d.status != nde::status::success) {
         ++out.stats.rejected_steps;
         continue;
@@ -458,6 +480,13 @@ class integrator {
       ++out.stats.accepted_steps;
       if constexpr (std::is_same_v<Controller, pid_controller>)
         m_proposed_step = pid_controller::proposed_step(cs);
+      // Extra stages of the continuous extension (DOP853, Vern7), only for steps with dense
+      // output, before the recorder sees the step (forward sensitivities read them).
+      if (need_dense && detail::evaluate_dense_stages(m_stepper, term, t, t_next, m_y, theta,
+                                                      m_workspace) != nde::status::success)
+        return fail_with_note(nde::status::non_finite,
+                              detail::concatenate("the dense-output stages of the step from t = ",
+                                                  t, " to ", t_next, " contain NaN or Inf"));
       recorder.step(accepted_step<T, State, workspace_type>{accepted, t, t_next, kind, after_jump,
                                                             m_y, m_y_next, m_workspace});
       if constexpr (requires { Stepper::stiffness_detection; }) {

@@ -13,8 +13,12 @@
 /// | `std::array<double, s> c` | nodes; `c[i] == sum_j a[i][j]` |
 /// | `bool fsal` | first same as last: `a[s-1] == b`, `c[s-1] == 1` |
 /// | optional `std::array<double, s> b_error`, `int error_order` | difference weights `b - b_hat` of the embedded method and the order of `b_hat` |
-/// | optional `int dense_degree`, `int dense_order`, `std::array<std::array<double, dense_degree>, s> dense` | continuous extension `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
+/// | optional `int dense_degree`, `int dense_order`, `std::array<std::array<double, dense_degree>, s + e> dense` | continuous extension `y(t0 + θh) = y0 + h Σ_i Σ_j dense[i][j] θ^(j+1) k_i` |
+/// | optional `int extra_stages` (e), `std::array<std::array<double, s + e>, e> a_extra`, `std::array<double, e> c_extra` | stages s..s+e-1 that only the continuous extension reads (DOP853, Verner): `Y_i = y0 + h Σ_{j<i} a_extra[i-s][j] k_j` at `t0 + c_extra[i-s] h`, evaluated only for steps with dense output |
+/// | optional `std::array<double, s> b_error_secondary`, `int secondary_error_order` | a second, lower-order embedded method (`b - b_hat2`), combined with the first as DOP853 does (see `explicit_rk`) |
 ///
+/// An extra stage whose row is `b` with node 1 is f(t1, y1); for a method without FSAL the
+/// engine takes it from `evaluate_end` instead of evaluating f again (Verner's k11).
 /// A user defines a new method the same way and gets `explicit_rk<my_tableau>`;
 /// `static_assert(nde::valid_tableau<my_tableau>())` reports a typo at compile time.
 #pragma once
@@ -52,6 +56,23 @@ concept dense_tableau = butcher_tableau<Tableau> && requires {
   { Tableau::dense_degree } -> std::convertible_to<int>;
   { Tableau::dense_order } -> std::convertible_to<int>;
   Tableau::dense[0][0];
+};
+
+/// \brief The continuous extension also reads extra stages (`extra_stages`, `a_extra`,
+/// `c_extra`), evaluated only for the steps that need dense output.
+template <class Tableau>
+concept extra_stage_tableau = dense_tableau<Tableau> && requires {
+  { Tableau::extra_stages } -> std::convertible_to<int>;
+  Tableau::a_extra[0][0];
+  Tableau::c_extra[0];
+};
+
+/// \brief The tableau has a second, lower-order embedded method (`b_error_secondary`,
+/// `secondary_error_order`) for DOP853's combined error estimate.
+template <class Tableau>
+concept secondary_error_tableau = embedded_tableau<Tableau> && requires {
+  Tableau::b_error_secondary[0];
+  { Tableau::secondary_error_order } -> std::convertible_to<int>;
 };
 
 namespace detail {
@@ -103,21 +124,58 @@ constexpr bool fsal_consistent() {
   }
 }
 
-/// The continuous extension must reproduce the step's end (b_i(1) = b_i) and be
-/// consistent (Σ_i b_i(θ) = θ, i.e. exact for constant f).
+template <class Tableau>
+constexpr int extra_stage_count() {
+  if constexpr (extra_stage_tableau<Tableau>) {
+    return Tableau::extra_stages;
+  } else {
+    return 0;
+  }
+}
+
+/// Extra stages: explicit (row i reads only the stages before it), rows sum to their nodes,
+/// one row and one node per extra stage.
+template <class Tableau>
+constexpr bool extra_stages_consistent() {
+  if constexpr (!extra_stage_tableau<Tableau>) {
+    return true;
+  } else {
+    constexpr int s = Tableau::stages;
+    constexpr int e = Tableau::extra_stages;
+    if (e < 1 || Tableau::a_extra.size() != idx(e) || Tableau::c_extra.size() != idx(e) ||
+        Tableau::a_extra[0].size() != idx(s + e) || Tableau::dense.size() != idx(s + e))
+      return false;
+    for (int i = 0; i < e; ++i) {
+      double sum = 0;
+      for (int j = 0; j < s + e; ++j) {
+        const double a = Tableau::a_extra[idx(i)][idx(j)];
+        if (j >= s + i && a != 0.0) return false;
+        sum += a;
+      }
+      if (absolute(sum - Tableau::c_extra[idx(i)]) > tableau_tolerance * 16) return false;
+    }
+    return true;
+  }
+}
+
+/// The continuous extension must reproduce the step's end (b_i(1) = b_i, 0 for the extra
+/// stages) and be consistent (Σ_i b_i(θ) = θ, i.e. exact for constant f).
 template <class Tableau>
 constexpr bool dense_consistent() {
   if constexpr (!dense_tableau<Tableau>) {
     return true;
   } else {
-    for (int i = 0; i < Tableau::stages; ++i) {
+    constexpr int rows = Tableau::stages + extra_stage_count<Tableau>();
+    if (Tableau::dense.size() != idx(rows)) return false;
+    for (int i = 0; i < rows; ++i) {
       double at_one = 0;
       for (int j = 0; j < Tableau::dense_degree; ++j) at_one += Tableau::dense[idx(i)][idx(j)];
-      if (absolute(at_one - Tableau::b[idx(i)]) > tableau_tolerance * 256) return false;
+      const double expected = i < Tableau::stages ? Tableau::b[idx(i)] : 0.0;
+      if (absolute(at_one - expected) > tableau_tolerance * 256) return false;
     }
     for (int j = 0; j < Tableau::dense_degree; ++j) {
       double column = 0;
-      for (int i = 0; i < Tableau::stages; ++i) column += Tableau::dense[idx(i)][idx(j)];
+      for (int i = 0; i < rows; ++i) column += Tableau::dense[idx(i)][idx(j)];
       if (absolute(column - (j == 0 ? 1.0 : 0.0)) > tableau_tolerance * 256) return false;
     }
     return true;
@@ -128,13 +186,22 @@ constexpr bool dense_consistent() {
 
 /// \brief True when a tableau passes every structural check: explicit (strictly lower
 /// triangular, c[0] = 0), rows sum to c, weights sum to 1, error weights sum to 0,
-/// FSAL consistent, dense output consistent. Used in a `static_assert` by `explicit_rk`.
+/// FSAL consistent, extra stages explicit with rows summing to their nodes, dense output
+/// consistent. Used in a `static_assert` by `explicit_rk`.
 template <butcher_tableau Tableau>
 constexpr bool valid_tableau() {
   bool ok =
       detail::strictly_lower_triangular<Tableau>() && detail::rows_sum_to_nodes<Tableau>() &&
       detail::absolute(detail::sum_of<Tableau>(Tableau::b) - 1.0) <= detail::tableau_tolerance &&
-      detail::fsal_consistent<Tableau>() && detail::dense_consistent<Tableau>();
+      detail::fsal_consistent<Tableau>() && detail::extra_stages_consistent<Tableau>() &&
+      detail::dense_consistent<Tableau>();
+  if constexpr (secondary_error_tableau<Tableau>) {
+    ok = ok &&
+         detail::absolute(detail::sum_of<Tableau>(Tableau::b_error_secondary)) <=
+             detail::tableau_tolerance &&
+         Tableau::secondary_error_order >= 1 &&
+         Tableau::secondary_error_order < Tableau::error_order;
+  }
   if constexpr (embedded_tableau<Tableau>) {
     ok = ok &&
          detail::absolute(detail::sum_of<Tableau>(Tableau::b_error)) <= detail::tableau_tolerance &&

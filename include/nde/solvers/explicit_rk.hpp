@@ -22,6 +22,25 @@
 /// `y(t0 + θh) = Σ_j c_j θ^j` for the step just taken: the tableau's own continuous
 /// extension when it has one, otherwise the cubic Hermite interpolant through
 /// (y0, f0, y1, f1) (Hairer, Nørsett & Wanner I, eq. II.6.7).
+///
+/// Extra dense-output stages (tableaux with `extra_stages`, e.g. DOP853, Vern7): their
+/// continuous extension also reads stages s..s+e-1 that y1 does not need. They are evaluated
+/// lazily by `evaluate_dense_stages(term, t0, t1, y0, θ, ws)`, which the driver calls after an
+/// accepted step (and its `evaluate_end`) only when the step holds dense output, before
+/// `dense_coefficients` and before a recorder sees the step. They live in `ws.k[s..s+e-1]`;
+/// `ws.dense_ready` says they belong to the last step. Every derivative follows them:
+/// `replay(…, dense = true)` recomputes them, `pull_dense`/`pull_step` pull cotangents through
+/// them (one more vjp each), `tangent_step(…, dense = true)` pushes tangents through them when
+/// `ws.dense_ready`. Stage indices run over the extended list 0..s+e-1 everywhere (the stage
+/// cache slots of the discrete adjoint too). Tableaux without extra stages see no change.
+///
+/// Two embedded estimates (tableaux with `b_error_secondary`, DOP853): `step` returns the
+/// primary estimate (`ws.y_error`, `h Σ b_error_i k_i`) and the secondary one
+/// (`ws.y_error_secondary`, `h Σ b_error_secondary_i k_i`) in `step_result::error_secondary`;
+/// the controller measures the step by ‖e‖² / √(‖e‖² + 0.01 ‖e₂‖²) of the two scaled norms
+/// (Hairer, Nørsett & Wanner I, Sec. II.10, as `dop853.f` does), which behaves like an estimate
+/// of order `error_order` = 2 (q + 1) - (q₂ + 1) - 1 (q, q₂ the orders of the embedded
+/// methods: 7 for DOP853's 5 and 3).
 #pragma once
 
 #include "nde/core/concepts.hpp"
@@ -63,7 +82,10 @@ constexpr bool stiffness_test_applies() {
 
 template <class Tableau>
 constexpr int error_order_of() {
-  if constexpr (embedded_tableau<Tableau>) {
+  if constexpr (secondary_error_tableau<Tableau>) {
+    // ‖e‖²/‖e₂‖ with e = O(h^(q+1)), e₂ = O(h^(q₂+1)).
+    return 2 * (Tableau::error_order + 1) - (Tableau::secondary_error_order + 1) - 1;
+  } else if constexpr (embedded_tableau<Tableau>) {
     return Tableau::error_order;
   } else {
     return 0;
@@ -89,10 +111,11 @@ constexpr int dense_order_of() {
 }
 
 /// Stage i's derivative reaches y1 (b_i != 0) or a later stage (a_ji != 0 for some j > i).
-/// Otherwise its cotangent is zero and its vjp can be skipped (the FSAL stage of dopri5/tsit5),
-/// unless a dense output reads it.
+/// Otherwise its cotangent is zero and its vjp can be skipped (the FSAL stage of dopri5/tsit5,
+/// the extra dense-output stages), unless a dense output reads it.
 template <class Tableau>
 constexpr bool stage_is_used(int i) {
+  if (i >= Tableau::stages) return false;
   if (Tableau::b[detail::idx(i)] != 0.0) return true;
   for (int j = i + 1; j < Tableau::stages; ++j)
     if (Tableau::a[detail::idx(j)][detail::idx(i)] != 0.0) return true;
@@ -107,7 +130,8 @@ constexpr bool stage_is_used(int i) {
 ///   optionally `b_error`/`error_order` and `dense_degree`/`dense_order`/`dense`).
 ///
 /// Cost per step: `stages - 1` evaluations of f (stage 1 is reused from the previous step),
-/// plus one `evaluate_end` per accepted step for methods without FSAL.
+/// plus one `evaluate_end` per accepted step for methods without FSAL, plus
+/// `dense_evaluations` for a step with dense output when the tableau has extra stages.
 /// Stateless: all buffers live in a `workspace` the caller owns.
 template <butcher_tableau Tableau>
 class explicit_rk {
@@ -135,19 +159,60 @@ class explicit_rk {
   static constexpr bool stiffness_detection = detail::stiffness_test_applies<Tableau>();
   /// \brief The tableau's stability boundary on the negative real axis (0 when not stated).
   static constexpr double stability_boundary = detail::stability_boundary_of<Tableau>();
+  /// Extra stages only the dense output reads (0 for most tableaux).
+  static constexpr int extra_stages = detail::extra_stage_count<Tableau>();
+  /// Stages of the extended list: the step's, then the extra dense-output ones.
+  static constexpr int total_stages = stages + extra_stages;
+  /// The step also returns a secondary error estimate (DOP853's combined estimate).
+  static constexpr bool secondary_error = secondary_error_tableau<Tableau>;
 
  private:
-  static constexpr std::size_t stage_count = detail::idx(stages);
+  static constexpr std::size_t total_count = detail::idx(total_stages);
+
+ public:
+  /// \brief Entry (i, j) of the extended Butcher matrix: `a` for the step's stages, `a_extra`
+  /// for the extra ones (j < i; 0 otherwise).
+  [[nodiscard]] static constexpr double coefficient(int i, int j) {
+    if (j >= i) return 0.0;
+    if constexpr (extra_stages > 0) {
+      if (i >= stages) return Tableau::a_extra[detail::idx(i - stages)][detail::idx(j)];
+    }
+    return Tableau::a[detail::idx(i)][detail::idx(j)];
+  }
+  /// \brief Node of stage i of the extended list.
+  [[nodiscard]] static constexpr double node(int i) {
+    if constexpr (extra_stages > 0) {
+      if (i >= stages) return Tableau::c_extra[detail::idx(i - stages)];
+    }
+    return Tableau::c[detail::idx(i)];
+  }
+  /// \brief Extra stage i is f(t1, y1) (its row is b, its node 1) in a method without FSAL:
+  /// `evaluate_dense_stages` copies it from `evaluate_end` (Verner's k11).
+  [[nodiscard]] static constexpr bool is_end_stage(int i) {
+    if (fsal || i < stages || node(i) != 1.0) return false;
+    for (int j = 0; j < i; ++j)
+      if (coefficient(i, j) != (j < stages ? Tableau::b[detail::idx(j)] : 0.0)) return false;
+    return true;
+  }
+  /// Evaluations of f that `evaluate_dense_stages` makes.
+  static constexpr int dense_evaluations = [] {
+    int n = 0;
+    for (int i = stages; i < total_stages; ++i) n += is_end_stage(i) ? 0 : 1;
+    return n;
+  }();
 
  public:
   /// \brief Buffers for one integration; after `step`, `k[i]` is the derivative at stage i.
   /// \tparam State the state type (column vector, or matrix of batched columns).
   template <state State>
   struct workspace {
-    std::array<State, stage_count> k;  ///< Stage derivatives k_i = f(t0 + c_i h, Y_i).
+    std::array<State, total_count> k;  ///< Stage derivatives k_i = f(t0 + c_i h, Y_i) (then the
+                                       ///< extra dense-output stages).
     State stage;                       ///< Scratch: the current stage argument Y_i.
     State y_error;                     ///< Embedded error estimate h Σ b_error_i k_i.
     State end;                         ///< f(t1, y1) after `evaluate_end` (methods without FSAL).
+    State y_error_secondary;  ///< h Σ b_error_secondary_i k_i (sized only when the tableau has it).
+    bool dense_ready = false;  ///< The extra stages in `k` belong to the last step.
   };
 
   /// \brief A workspace whose buffers are sized like `like` (allocates for dynamic sizes).
@@ -165,24 +230,25 @@ class explicit_rk {
     ws.stage.setZero(like.rows(), like.cols());
     ws.y_error.setZero(like.rows(), like.cols());
     ws.end.setZero(like.rows(), like.cols());
+    if constexpr (secondary_error) ws.y_error_secondary.setZero(like.rows(), like.cols());
+    ws.dense_ready = false;
   }
 
-  /// \brief The one place a stage argument is formed: `out = y0 + h Σ_{j<i} a_ij k_j`. The
-  /// forward step, its replay and its tangent all call this, so they agree bit for bit.
+  /// \brief The one place a stage argument is formed: `out = y0 + h Σ_{j<i} a_ij k_j` (i over
+  /// the extended list). The forward step, its replay and its tangent all call this, so they
+  /// agree bit for bit.
   template <state State>
   static void form_stage(int i, scalar_of_t<State> h, const State& y0,
-                         const std::array<State, stage_count>& k, State& out) {
+                         const std::array<State, total_count>& k, State& out) {
     out = y0;
     accumulate(
-        out, h, [i](int j) { return j < i ? Tableau::a[detail::idx(i)][detail::idx(j)] : 0.0; }, k);
+        out, h, [i](int j) { return coefficient(i, j); }, k, i);
   }
 
   /// \brief Time of stage i: `t0 + c_i (t1 - t0)`, exactly t1 when c_i = 1.
   template <time_scalar T>
   [[nodiscard]] static T stage_time(int i, T t0, T t1) {
-    return Tableau::c[detail::idx(i)] == 1.0
-               ? t1
-               : t0 + static_cast<T>(Tableau::c[detail::idx(i)]) * (t1 - t0);
+    return node(i) == 1.0 ? t1 : t0 + static_cast<T>(node(i)) * (t1 - t0);
   }
 
   /// \brief Evaluates `ws.k[0] = f(t0, y0)`.
@@ -226,7 +292,43 @@ class explicit_rk {
       finite = finite && ws.y_error.allFinite();
     }
     if constexpr (fsal) finite = finite && ws.k[stages - 1].allFinite();
-    return {finite ? status::success : status::non_finite, adaptive ? &ws.y_error : nullptr};
+    if constexpr (extra_stages > 0) ws.dense_ready = false;
+    if constexpr (secondary_error) {
+      ws.y_error_secondary.setZero();
+      accumulate(
+          ws.y_error_secondary, h, [](int j) { return Tableau::b_error_secondary[detail::idx(j)]; },
+          ws.k);
+      finite = finite && ws.y_error_secondary.allFinite();
+      return {finite ? status::success : status::non_finite, &ws.y_error, &ws.y_error_secondary};
+    } else {
+      return {finite ? status::success : status::non_finite, adaptive ? &ws.y_error : nullptr};
+    }
+  }
+
+  /// \brief Evaluates the extra dense-output stages of the accepted step (t0, y0) → t1 into
+  /// `ws.k[stages..]` (`dense_evaluations` evaluations of f; an extra stage that is f(t1, y1) is
+  /// copied from `end_derivative`, so `evaluate_end` must have run). Only for tableaux with
+  /// extra stages; the driver calls it only for steps that hold dense output.
+  /// \return `status::non_finite` if a stage has a NaN or Inf.
+  template <class Term, time_scalar T, state State>
+  requires(extra_stages > 0) status
+      evaluate_dense_stages(Term& term, T t0, T t1, const State& y0,
+                            params_view<scalar_of_t<State>> theta, workspace<State>& ws)
+  const {
+    using scalar = scalar_of_t<State>;
+    const auto h = static_cast<scalar>(t1 - t0);
+    for (int i = stages; i < total_stages; ++i) {
+      State& k = ws.k[detail::idx(i)];
+      if (is_end_stage(i)) {
+        k = end_derivative(ws);
+        continue;
+      }
+      form_stage(i, h, y0, ws.k, ws.stage);
+      term.vf(stage_time(i, t0, t1), static_cast<const State&>(ws.stage), theta, k);
+      if (!k.allFinite()) return status::non_finite;
+    }
+    ws.dense_ready = true;
+    return status::success;
   }
 
   /// \brief Makes f(t1, y1) available through `end_derivative` (one evaluation of f for
@@ -280,7 +382,7 @@ class explicit_rk {
       T t0, T t1, const State& y1, const workspace<State>& ws) const {
     using scalar = scalar_of_t<State>;
     // After `step`, ws.stage holds the argument of stage s−1 (the last one not at y1).
-    const scalar numerator = (ws.k[stage_count - 1] - ws.k[stage_count - 2]).squaredNorm();
+    const scalar numerator = (ws.k[detail::idx(stages - 1)] - ws.k[detail::idx(stages - 2)]).squaredNorm();
     const scalar denominator = (y1 - ws.stage).squaredNorm();
     if (!(denominator > 0)) return scalar(0);
     return std::abs(static_cast<scalar>(t1 - t0)) * std::sqrt(numerator / denominator);
@@ -288,7 +390,8 @@ class explicit_rk {
 
   /// \brief Monomial coefficients of the dense output of the step just taken:
   /// `y(t0 + θ(t1 - t0)) = Σ_{j=0}^{dense_degree} coefficients[j] θ^j`, θ in [0, 1].
-  /// Needs `end_derivative(ws)` when the tableau has no continuous extension.
+  /// Needs `end_derivative(ws)` when the tableau has no continuous extension, and
+  /// `evaluate_dense_stages` when it has extra stages.
   template <time_scalar T, state State>
   void dense_coefficients(T t0, T t1, const State& y0, const State& y1, const workspace<State>& ws,
                           std::array<State, detail::idx(dense_degree) + 1>& coefficients) const {
@@ -300,7 +403,8 @@ class explicit_rk {
         State& c = coefficients[static_cast<std::size_t>(j) + 1];
         c.setZero(y0.rows(), y0.cols());
         accumulate(
-            c, h, [j](int i) { return Tableau::dense[detail::idx(i)][detail::idx(j)]; }, ws.k);
+            c, h, [j](int i) { return Tableau::dense[detail::idx(i)][detail::idx(j)]; }, ws.k,
+            total_stages);
       }
     } else {
       // Cubic Hermite through (y0, h f0) and (y1, h f1), expanded in monomials of θ.
@@ -349,11 +453,11 @@ class explicit_rk {
     S y0 = 0;                          ///< Weight of y0.
     S y1 = 0;                          ///< Weight of y1.
     S end = 0;                         ///< Weight of h·f(t1, y1) (Hermite without FSAL).
-    std::array<S, stage_count> k{};    ///< Weights of h·k_i.
+    std::array<S, total_count> k{};    ///< Weights of h·k_i (extra stages included).
     S d_y0 = 0;                        ///< θ-derivative of `y0`.
     S d_y1 = 0;                        ///< θ-derivative of `y1`.
     S d_end = 0;                       ///< θ-derivative of `end`.
-    std::array<S, stage_count> d_k{};  ///< θ-derivatives of the stage weights.
+    std::array<S, total_count> d_k{};  ///< θ-derivatives of the stage weights.
   };
 
   /// \brief The weights of the continuous extension at θ (Hermite: Hairer, Nørsett & Wanner I,
@@ -364,7 +468,7 @@ class explicit_rk {
     interpolant_weights<S> w;
     if constexpr (native_dense) {
       w.y0 = 1;
-      for (int i = 0; i < stages; ++i) {
+      for (int i = 0; i < total_stages; ++i) {
         S power = theta;  // θ^(j+1)
         S d_power = 1;    // (j+1) θ^j
         for (int j = 0; j < dense_degree; ++j) {
@@ -404,9 +508,9 @@ class explicit_rk {
   struct reverse_workspace {
     using scalar = scalar_of_t<State>;         ///< State scalar.
     workspace<State> forward;                  ///< Replayed stages k_i (and f(t1, y1) if needed).
-    std::array<State, stage_count> arguments;  ///< Stage arguments Y_i.
-    std::array<State, stage_count> k_bar;      ///< k̄_i.
-    std::array<bool, stage_count> active{};    ///< k̄_i may be non-zero.
+    std::array<State, total_count> arguments;  ///< Stage arguments Y_i.
+    std::array<State, total_count> k_bar;      ///< k̄_i.
+    std::array<bool, total_count> active{};    ///< k̄_i may be non-zero.
     State y1;                                  ///< y1 of the replay.
     State y0_bar;                              ///< ȳ0 being accumulated.
     State y1_bar_extra;                        ///< ȳ1 contributions of Hermite dense outputs.
@@ -431,15 +535,16 @@ class explicit_rk {
   /// \brief Recomputes the stages of the recorded step (t0, y0) → t1 (bit-identical to the
   /// forward pass) and clears the cotangents. A `stage_cached_field` keeps each stage's forward
   /// values (cache slot i; slot `stages` for f(t1, y1)), so the vjps skip their forward pass.
-  /// Stages no derivative reads (the FSAL stage) are skipped unless `dense` (the step holds
-  /// dense outputs). \return evaluations of f.
+  /// Stages no derivative reads (the FSAL stage, the extra dense-output stages) are skipped
+  /// unless `dense` (the step holds dense outputs). \return evaluations of f.
   template <class Term, time_scalar T, state State>
   std::size_t replay(Term& term, T t0, T t1, const State& y0, params_view<scalar_of_t<State>> theta,
                      reverse_workspace<State>& ws, bool dense) const {
     using scalar = scalar_of_t<State>;
     const auto h = static_cast<scalar>(t1 - t0);
     std::size_t evaluations = 0;
-    for (int i = 0; i < stages; ++i) {
+    for (int i = 0; i < total_stages; ++i) {
+      if (i >= stages && !dense) break;
       if (i == 0) {
         ws.arguments[0] = y0;
       } else {
@@ -465,7 +570,7 @@ class explicit_rk {
         ++evaluations;
       }
     }
-    for (int i = 0; i < stages; ++i) {
+    for (int i = 0; i < total_stages; ++i) {
       ws.k_bar[detail::idx(i)].setZero();
       ws.active[detail::idx(i)] = false;
     }
@@ -493,7 +598,7 @@ class explicit_rk {
       ws.y1_bar_extra += w.y1 * y_bar;
       theta_bar += w.d_y1 * y_bar.cwiseProduct(ws.y1).sum();
     }
-    for (int i = 0; i < stages; ++i) {
+    for (int i = 0; i < total_stages; ++i) {
       if (w.k[detail::idx(i)] == 0 && w.d_k[detail::idx(i)] == 0) continue;
       const scalar dot = y_bar.cwiseProduct(ws.forward.k[detail::idx(i)]).sum();
       if (w.k[detail::idx(i)] != 0) {
@@ -524,7 +629,8 @@ class explicit_rk {
   /// the term must then be time-differentiable).
   ///
   /// Stage cotangents follow from the tableau: `k̄_i = h b_i ȳ1 + h Σ_{j>i} a_ji Ȳ_j`,
-  /// `Ȳ_i = (∂f/∂y)ᵀ(Y_i) k̄_i`, `ȳ0 = ȳ1 + Σ_i Ȳ_i`, `θ̄ += Σ_i (∂f/∂θ)ᵀ(Y_i) k̄_i`.
+  /// `Ȳ_i = (∂f/∂y)ᵀ(Y_i) k̄_i`, `ȳ0 = ȳ1 + Σ_i Ȳ_i`, `θ̄ += Σ_i (∂f/∂θ)ᵀ(Y_i) k̄_i`, i and j
+  /// over the extended list (the extra dense-output stages come last, so they are pulled first).
   /// \return number of vjps.
   template <class Term, time_scalar T, state State>
   std::size_t pull_step(Term& term, T t0, T t1, params_view<scalar_of_t<State>> theta,
@@ -553,20 +659,20 @@ class explicit_rk {
                   y_bar.cwiseProduct(ws.forward.k[detail::idx(i)]).sum();
     }
     ws.y0_bar += y_bar;
-    for (int i = stages - 1; i >= 0; --i) {
+    for (int i = total_stages - 1; i >= 0; --i) {
       if (!ws.active[detail::idx(i)]) continue;
       scalar a_t = 0;
       const T t_stage = stage_time(i, t0, t1);
       pull_back(term, i, t_stage, ws.arguments[detail::idx(i)], theta, ws.k_bar[detail::idx(i)],
                 ws.argument_bar, theta_bar, a_t, with_time);
       ++vjps;
-      const auto c = static_cast<scalar>(Tableau::c[detail::idx(i)]);
+      const auto c = static_cast<scalar>(node(i));
       ws.t0_bar += (1 - c) * a_t;
       ws.t1_bar += c * a_t;
       ws.y0_bar += ws.argument_bar;
       for (int j = 0; j < i; ++j) {
-        if (Tableau::a[detail::idx(i)][detail::idx(j)] == 0.0) continue;
-        const auto a = static_cast<scalar>(Tableau::a[detail::idx(i)][detail::idx(j)]);
+        if (coefficient(i, j) == 0.0) continue;
+        const auto a = static_cast<scalar>(coefficient(i, j));
         ws.k_bar[detail::idx(j)].noalias() += (h * a) * ws.argument_bar;
         ws.active[detail::idx(j)] = true;
         ws.h_bar += a * ws.argument_bar.cwiseProduct(ws.forward.k[detail::idx(j)]).sum();
@@ -581,7 +687,7 @@ class explicit_rk {
   /// \brief Buffers of `tangent_step`.
   template <state State>
   struct tangent_workspace {
-    std::array<State, stage_count> k_dot;  ///< k̇_i.
+    std::array<State, total_count> k_dot;  ///< k̇_i (extra dense-output stages included).
     State argument;                        ///< Y_i.
     State argument_dot;                    ///< Ẏ_i.
     State end_dot;                         ///< d/dε f(t1, y1) (Hermite dense without FSAL).
@@ -595,7 +701,8 @@ class explicit_rk {
   /// \brief Forward-mode derivative of the accepted step in `ws` (its stages k_i are read):
   /// given tangents ẏ0, θ̇, ṫ0, ṫ1, writes ẏ1. `Ẏ_i = ẏ0 + h Σ a_ij k̇_j + ḣ Σ a_ij k_j`,
   /// `k̇_i = jvp(t_i, Y_i; Ẏ_i, θ̇, ṫ_i)`. Needs a `jvp_field` term. `dense`: also the stages
-  /// and f(t1, y1) a dense output reads. \return jvps.
+  /// and f(t1, y1) a dense output reads (the extra dense-output stages when `ws.dense_ready`).
+  /// \return jvps.
   template <class Term, time_scalar T, state State>
   std::size_t tangent_step(Term& term, T t0, T t1, const State& y0, const State& y1,
                            params_view<scalar_of_t<State>> theta, const workspace<State>& ws,
@@ -606,7 +713,8 @@ class explicit_rk {
     const auto h = static_cast<scalar>(t1 - t0);
     const scalar h_dot = t1_dot - t0_dot;
     std::size_t jvps = 0;
-    for (int i = 0; i < stages; ++i) {
+    const int last = dense && ws.dense_ready ? total_stages : stages;
+    for (int i = 0; i < last; ++i) {
       if (!detail::stage_is_used<Tableau>(i) && !dense) continue;
       const State* argument = &y0;
       const State* argument_dot = &y0_dot;
@@ -614,12 +722,11 @@ class explicit_rk {
         form_stage(i, h, y0, ws.k, tw.argument);
         form_stage(i, h, y0_dot, tw.k_dot, tw.argument_dot);
         accumulate(
-            tw.argument_dot, h_dot,
-            [i](int j) { return j < i ? Tableau::a[detail::idx(i)][detail::idx(j)] : 0.0; }, ws.k);
+            tw.argument_dot, h_dot, [i](int j) { return coefficient(i, j); }, ws.k, i);
         argument = &tw.argument;
         argument_dot = &tw.argument_dot;
       }
-      const auto c = static_cast<scalar>(Tableau::c[detail::idx(i)]);
+      const auto c = static_cast<scalar>(node(i));
       term.jvp(stage_time(i, t0, t1), *argument, theta, *argument_dot, theta_dot,
                (1 - c) * t0_dot + c * t1_dot, tw.k_dot[detail::idx(i)]);
       ++jvps;
@@ -639,7 +746,10 @@ class explicit_rk {
   }
 
   /// \brief dp/dτ of the dense output of the step in `ws` at τ (the rate of an output time):
-  /// `(w'_y0 y0 + w'_y1 y1 + h Σ w'_k[i] k_i + h w'_end f1) / h`.
+  /// `(w'_y0 y0 + w'_y1 y1 + h Σ w'_k[i] k_i + h w'_end f1) / h`. Without `ws.dense_ready` the
+  /// extra stages were not evaluated for this step; that happens only at τ = t1 (an output on a
+  /// step end), where b_i(1) = 0 and b_i'(1) = 0 for them except an extra stage that is
+  /// f(t1, y1) (Verner's k11, b'(1) = 1), read from `end_derivative` instead.
   template <time_scalar T, state State>
   void dense_derivative(T t0, T t1, T tau, const State& y0, const State& y1,
                         const workspace<State>& ws, State& out) const {
@@ -648,13 +758,16 @@ class explicit_rk {
     const auto w = weights(static_cast<scalar>((tau - t0) / (t1 - t0)));
     out = (w.d_y0 / h) * y0;
     if (w.d_y1 != 0) out += (w.d_y1 / h) * y1;
-    for (int i = 0; i < stages; ++i)
-      if (w.d_k[detail::idx(i)] != 0) out += w.d_k[detail::idx(i)] * ws.k[detail::idx(i)];
+    for (int i = 0; i < total_stages; ++i) {
+      const State* k = dense_stage(ws, i);
+      if (k != nullptr && w.d_k[detail::idx(i)] != 0) out += w.d_k[detail::idx(i)] * *k;
+    }
     if constexpr (dense_needs_end) out += w.d_end * ws.end;
   }
 
   /// \brief Tangent of the dense output at τ (fixed) of the step of `tangent_step`:
-  /// `out = d/dε p((τ - t0)/(t1 - t0))`, from ẏ0, ẏ1, the stage tangents in `tw` and ṫ0, ṫ1.
+  /// `out = d/dε p((τ - t0)/(t1 - t0))`, from ẏ0, ẏ1, the stage tangents in `tw` and ṫ0, ṫ1
+  /// (extra stages not evaluated for this step: as in `dense_derivative`).
   template <time_scalar T, state State>
   void tangent_dense(T t0, T t1, T tau, const State& y0, const State& y1,
                      const workspace<State>& ws, const State& y0_dot, const State& y1_dot,
@@ -668,27 +781,42 @@ class explicit_rk {
     const auto w = weights(theta);
     out = w.y0 * y0_dot + theta_dot * w.d_y0 * y0;
     if (w.y1 != 0 || w.d_y1 != 0) out += w.y1 * y1_dot + theta_dot * w.d_y1 * y1;
-    for (int i = 0; i < stages; ++i) {
-      if (w.k[detail::idx(i)] == 0 && w.d_k[detail::idx(i)] == 0) continue;
-      out += (h * w.k[detail::idx(i)]) * tw.k_dot[detail::idx(i)] +
-             (h_dot * w.k[detail::idx(i)] + theta_dot * h * w.d_k[detail::idx(i)]) *
-                 ws.k[detail::idx(i)];
+    for (int i = 0; i < total_stages; ++i) {
+      const State* k = dense_stage(ws, i);
+      if (k == nullptr || (w.k[detail::idx(i)] == 0 && w.d_k[detail::idx(i)] == 0)) continue;
+      const scalar rate = h_dot * w.k[detail::idx(i)] + theta_dot * h * w.d_k[detail::idx(i)];
+      if (i < stages || ws.dense_ready) {
+        out += (h * w.k[detail::idx(i)]) * tw.k_dot[detail::idx(i)] + rate * *k;
+      } else {
+        out += rate * *k;  // f(t1, y1) at θ = 1, whose weight (not slope) vanishes there
+      }
     }
     if constexpr (dense_needs_end)
       out += (h * w.end) * tw.end_dot + (h_dot * w.end + theta_dot * h * w.d_end) * ws.end;
   }
 
  private:
+  /// Stage i as a dense output of the step in `ws` reads it: an extra stage only once
+  /// evaluated for this step, or f(t1, y1) from `evaluate_end`; else null (see
+  /// `dense_derivative`).
+  template <state State>
+  const State* dense_stage(const workspace<State>& ws, int i) const {
+    if (i < stages || ws.dense_ready) return &ws.k[detail::idx(i)];
+    return is_end_stage(i) ? &end_derivative(ws) : nullptr;
+  }
+
   template <state State>
   static const params_of_t<State>& no_params() {
     static const params_of_t<State> empty;
     return empty;
   }
 
-  /// out += Σ_j (h · weight(j)) k_j over the non-zero weights.
+  /// out += Σ_{j<count} (h · weight(j)) k_j over the non-zero weights (count: the step's stages
+  /// unless told otherwise).
   template <class Weight, state State, class K>
-  static void accumulate(State& out, scalar_of_t<State> h, Weight weight, const K& k) {
-    for (int j = 0; j < stages; ++j) {
+  static void accumulate(State& out, scalar_of_t<State> h, Weight weight, const K& k,
+                         int count = stages) {
+    for (int j = 0; j < count; ++j) {
       const double w = weight(j);
       if (w != 0.0) out += (h * static_cast<scalar_of_t<State>>(w)) * k[detail::idx(j)];
     }

@@ -12,8 +12,13 @@
 /// | `start_derivative(ws)` | f(t0, y0) after `init` (the initial-step heuristic reads it) |
 /// | `step(term, t0, t1, y0, θ, ws, y1) -> step_result` | one trial step: y1, an error estimate (or none), a status |
 /// | `evaluate_end(term, t1, y1, θ, ws) -> status` | after an accepted step, what the next step or the dense output needs (one f for non-FSAL RK) |
+/// | optional `evaluate_dense_stages(term, t0, t1, y0, θ, ws) -> status` | after `evaluate_end` of an accepted step that holds dense output (and before the recorder sees it): the extra stages its continuous extension reads (DOP853, Vern7); `Stepper::dense_evaluations` evaluations of f |
 /// | `dense_coefficients(t0, t1, y0, y1, ws, c)` | monomial coefficients of the continuous extension on the accepted step |
 /// | `advance(ws)` | moves the end state into place for the next step |
+///
+/// A step may return a second, lower-order error estimate (`step_result::error_secondary`,
+/// DOP853); the driver passes it to a controller whose `adapt` takes it as a trailing argument
+/// (`pid_controller` combines the two as DOP853 does), and the primary one alone otherwise.
 ///
 /// Steppers with `reverse_step` (the **reversible** capability) also give the exact
 /// reverse-mode derivative of one step and of its dense output, and `tangent_step` its
@@ -60,6 +65,28 @@ constexpr cubic_hermite_weights<S> cubic_hermite(S th) {
           6 * t2 - 6 * th,     6 * th - 6 * t2, 1 - 4 * th + 3 * t2, 3 * t2 - 2 * th};
 }
 
+/// Evaluations of f a stepper's `evaluate_dense_stages` makes (0 for steppers without it).
+template <class Stepper>
+constexpr int dense_evaluations_of() {
+  if constexpr (requires { Stepper::dense_evaluations; }) {
+    return Stepper::dense_evaluations;
+  } else {
+    return 0;
+  }
+}
+
+/// Calls the stepper's optional `evaluate_dense_stages` (the extra stages its dense output
+/// reads) for an accepted step that holds dense output; success for steppers without it.
+template <class Stepper, class Term, class T, class State, class Params, class Workspace>
+nde::status evaluate_dense_stages(const Stepper& stepper, Term& term, T t0, T t1, const State& y0,
+                                  const Params& theta, Workspace& ws) {
+  if constexpr (requires { stepper.evaluate_dense_stages(term, t0, t1, y0, theta, ws); }) {
+    return stepper.evaluate_dense_stages(term, t0, t1, y0, theta, ws);
+  } else {
+    return nde::status::success;
+  }
+}
+
 }  // namespace detail
 
 /// \brief Outcome of one trial step.
@@ -67,6 +94,9 @@ template <state State>
 struct step_result {
   nde::status status = nde::status::success;  ///< `non_finite` when y1 or the stages are NaN/Inf.
   const State* error = nullptr;               ///< Local error estimate, or null (no estimate).
+  /// A second, lower-order estimate (DOP853's 3rd-order one), or null: a controller that reads
+  /// it measures the step by ‖e‖² / √(‖e‖² + 0.01 ‖e₂‖²) of the two scaled norms.
+  const State* error_secondary = nullptr;
 };
 
 /// \brief What `solve()` needs from a stepper (see the file comment).

@@ -12,7 +12,10 @@
 /// | `init(state, eval, t0, t1, y0, f0, error_order) -> step_decision` | the first step's end; `eval(t, y, out)` evaluates the vector field (the initial-step heuristic may use it) |
 /// | `adapt(state, t0, t1, y0, y1, error, step_status, error_order) -> step_decision` | accept or reject the trial step (t0, t1), and where the next step ends |
 ///
-/// `error` is the stepper's local error estimate, or null for a method without one.
+/// `error` is the stepper's local error estimate, or null for a method without one. A controller
+/// may take a trailing `const State* secondary` in `adapt`: the stepper's second, lower-order
+/// estimate (`step_result::error_secondary`, DOP853), null for other methods; the driver passes
+/// it only to controllers that take it (`pid_controller` does).
 /// `step_decision::next_kind` says how a step end depends on the solve's t0 and t1 (the
 /// discrete adjoint differentiates the step times through it).
 #pragma once

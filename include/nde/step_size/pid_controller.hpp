@@ -36,6 +36,11 @@ namespace nde {
 /// beta2 = -1/9, beta3 = 1/18 (without the filters' step-ratio terms, which this controller
 /// does not have).
 ///
+/// With a secondary estimate e₂ (DOP853's 3rd-order one next to its 5th-order e), err_n is
+/// DOP853's combination ‖e‖² / √(‖e‖² + 0.01 ‖e₂‖²) of the two scaled norms (Hairer, Nørsett &
+/// Wanner I, Sec. II.10 and `dop853.f`; with the rms norm it is that code's formula exactly, and
+/// the same combination is applied to the max or a custom norm).
+///
 /// A NaN or Inf in a trial step rejects it and shrinks dt by `min_factor`; the solve fails
 /// with `status::non_finite` when that no longer helps. Steps land exactly on every `step_ts`
 /// entry. A `jump_ts` entry (a known discontinuity of the vector field) ends a step at the float
@@ -171,15 +176,27 @@ struct pid_controller {
     return d;
   }
 
-  /// \brief Accepts or rejects the trial step (t0, t1) from its error estimate.
+  /// \brief Accepts or rejects the trial step (t0, t1) from its error estimate (and the
+  /// stepper's secondary estimate, when it has one: see the class comment).
   template <time_scalar T, state State>
   step_decision<T> adapt(state_type<T, State>& s, T t0, T t1, const State& y0, const State& y1,
-                         const State* error, nde::status step_status, int error_order) const {
+                         const State* error, nde::status step_status, int error_order,
+                         const State* secondary = nullptr) const {
     const int k = error_order + 1;
     double err = 0;
     if (step_status == nde::status::success && error)
       err = detail::scaled_error_norm(*error, y0, y1, rtol, atol, norm, custom_norm, s.scaled,
                                       s.rtol_floor);
+    if (step_status == nde::status::success && error && secondary &&
+        err != detail::bad_custom_norm) {
+      const double low = detail::scaled_error_norm(*secondary, y0, y1, rtol, atol, norm,
+                                                   custom_norm, s.scaled, s.rtol_floor);
+      // dop853.f: DENO = ERR + 0.01 ERR2, ERR = ERR/√DENO (on sums of squares; 0 when both are).
+      if (low == detail::bad_custom_norm)
+        err = low;
+      else if (err > 0)
+        err = err * err / std::sqrt(err * err + 0.01 * low * low);
+    }
     if (err == detail::bad_custom_norm)
       return fail<T>(nde::status::invalid_input,
                      detail::concatenate("pid_controller.custom_norm returned NaN or a negative "
