@@ -382,7 +382,8 @@ class explicit_rk {
       T t0, T t1, const State& y1, const workspace<State>& ws) const {
     using scalar = scalar_of_t<State>;
     // After `step`, ws.stage holds the argument of stage s−1 (the last one not at y1).
-    const scalar numerator = (ws.k[detail::idx(stages - 1)] - ws.k[detail::idx(stages - 2)]).squaredNorm();
+    const scalar numerator =
+        (ws.k[detail::idx(stages - 1)] - ws.k[detail::idx(stages - 2)]).squaredNorm();
     const scalar denominator = (y1 - ws.stage).squaredNorm();
     if (!(denominator > 0)) return scalar(0);
     return std::abs(static_cast<scalar>(t1 - t0)) * std::sqrt(numerator / denominator);

@@ -121,7 +121,8 @@ step_decision<T> cannot_shrink(T t0, T t1, const char* policy,
   d.accept = false;
   d.status = step_status == nde::status::not_converged ? step_status : nde::status::non_finite;
   d.message = (d.status == nde::status::not_converged
-                   ? "the implicit method's Newton iteration did not converge in the step from t = "
+                   ? "the implicit method's step failed (Newton did not converge or I - h*gamma*J "
+                     "was singular) in the step from t = "
                    : "NaN or Inf in the state or vector field in the step from t = ") +
               full_precision(t0) + " to " + full_precision(t1) + " (" + policy + ": cannot shrink)";
   return d;

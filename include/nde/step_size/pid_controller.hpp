@@ -210,9 +210,11 @@ struct pid_controller {
       s.last_rejected = true;
       if (++s.non_finite_in_a_row > 60 || s.dt < dtmin)
         return fail<T>(nde::status::not_converged,
-                       detail::concatenate("the implicit method's Newton iteration did not "
-                                           "converge at t = ",
-                                           t0, "; shrinking the step to ", s.dt, " did not help"));
+                       detail::concatenate("the implicit method's step failed at t = ", t0,
+                                           " (its Newton iteration did not converge or its "
+                                           "iteration matrix I - h*gamma*J was singular); "
+                                           "shrinking the step to ",
+                                           s.dt, " did not help"));
       return retry(s, t0);
     }
     if (step_status != nde::status::success || !std::isfinite(err)) {
