@@ -8,6 +8,7 @@
 #include "nde/core/status.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -83,15 +84,19 @@ class dense_solution {
                            : std::upper_bound(m_times.begin(), m_times.end(), t, std::greater<T>{});
     std::size_t segment = static_cast<std::size_t>(after - m_times.begin());
     segment = std::clamp<std::size_t>(segment, 1, m_times.size() - 1) - 1;
-    const T t0 = m_times[segment];
-    const T t1 = m_times[segment + 1];
-    const auto theta = static_cast<scalar_of_t<State>>((t - t0) / (t1 - t0));
-    const std::size_t first = segment * m_terms;
-    out = m_coefficients[first + m_terms - 1];
-    for (std::size_t j = m_terms - 1; j-- > 0;) {
-      out *= theta;
-      out += m_coefficients[first + j];
-    }
+    evaluate_piece(segment, t, out);
+    return status::success;
+  }
+
+  /// \brief `evaluate`, and outside the covered interval the first or last step's polynomial
+  /// continued beyond its step (the interpolating adjoint reads y at the stage times of implicit
+  /// methods with nodes c > 1, slightly past a segment's end). \return `invalid_input` for an
+  /// empty solution or a NaN t.
+  status extrapolate(T t, State& out) const {
+    if (m_times.empty() || std::isnan(t)) return status::invalid_input;
+    if (within(t) || m_times.size() == 1) return evaluate(within(t) ? t : m_times.front(), out);
+    const bool past_end = std::abs(t - m_times.back()) < std::abs(t - m_times.front());
+    evaluate_piece(past_end ? m_times.size() - 2 : 0, t, out);
     return status::success;
   }
 
@@ -131,6 +136,18 @@ class dense_solution {
   /// \}
 
  private:
+  void evaluate_piece(std::size_t segment, T t, State& out) const {
+    const T t0 = m_times[segment];
+    const T t1 = m_times[segment + 1];
+    const auto theta = static_cast<scalar_of_t<State>>((t - t0) / (t1 - t0));
+    const std::size_t first = segment * m_terms;
+    out = m_coefficients[first + m_terms - 1];
+    for (std::size_t j = m_terms - 1; j-- > 0;) {
+      out *= theta;
+      out += m_coefficients[first + j];
+    }
+  }
+
   [[nodiscard]] bool within(T t) const {
     const T lo = std::min(m_times.front(), m_times.back());
     const T hi = std::max(m_times.front(), m_times.back());

@@ -24,7 +24,11 @@
 /// reverse-mode derivative of one step and of its dense output, and `tangent_step` its
 /// forward-mode derivative; the discrete adjoint and forward sensitivities call only these.
 /// Steps are deterministic: init + step from the same inputs reproduce every stage bit for bit,
-/// which is what lets a reverse step replay a forward one.
+/// which is what lets a reverse step replay a forward one. Implicit methods that keep a
+/// Jacobian across steps (`diagonally_implicit`) reproduce their stages to the Newton tolerance
+/// instead; their reverse step differentiates the exactly solved stage equations.
+/// A stepper's `step` may return `status::not_converged` (a Newton failure): the controller
+/// treats it as a rejected step.
 #pragma once
 
 #include "nde/core/concepts.hpp"

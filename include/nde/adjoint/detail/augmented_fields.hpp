@@ -73,7 +73,8 @@ struct interpolating_system {
 
   void operator()(T t, const flat_vector<scalar>& z, flat_vector<scalar>& dz) {
     const Eigen::Index m = y.size();
-    if (forward->evaluate(t, y) != status::success)
+    // Implicit methods with nodes c > 1 (kvaerno4/5) read y slightly past the segment.
+    if (forward->evaluate(t, y) != status::success && forward->extrapolate(t, y) != status::success)
       y.setConstant(std::numeric_limits<scalar>::quiet_NaN());
     unflatten(z.segment(0, m), a);
     auto g_dot = dz.tail(dz.size() - m);
