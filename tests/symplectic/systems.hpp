@@ -110,7 +110,14 @@ term_of<Force> make_term(Eigen::Index half, nde::coupling kind = nde::coupling::
   return term_of<Force>(scaled_velocity{}, Force{}, half, kind);
 }
 
-inline vecx unit_params() { return (vecx(3) << 1.0, 1.0, 0.0).finished(); }
+// Built element by element: GCC 12 at -O1 reports a false -Wmaybe-uninitialized for the comma
+// initializer's temporary here once enough of nde.hpp is inlined.
+inline vecx unit_params() {
+  vecx theta = vecx::Zero(3);
+  theta[0] = 1.0;
+  theta[1] = 1.0;
+  return theta;
+}
 
 // H = θ0 |p|²/2 + V(q).
 inline double harmonic_energy(const vec2& y) { return 0.5 * (y[0] * y[0] + y[1] * y[1]); }

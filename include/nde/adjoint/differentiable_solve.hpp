@@ -957,7 +957,8 @@ class differentiable_integrator {
         m_method.evaluate_end(term, st.t1, y_next, theta, ws);
         detail::evaluate_dense_stages(m_method, term, st.t0, st.t1, y, theta, ws);
         g.stats.backward_rhs_evals +=
-            Stepper::stages - 1 + (Stepper::fsal ? 0 : 1) + detail::dense_evaluations_of<Stepper>();
+            static_cast<std::size_t>(Stepper::stages - 1 + (Stepper::fsal ? 0 : 1) +
+                                     detail::dense_evaluations_of<Stepper>());
         ++g.stats.recomputed_steps;
         m_method.dense_coefficients(st.t0, st.t1, y, y_next, ws, coefficients);
         m_segment.append(st.t1, coefficients, y_next);
