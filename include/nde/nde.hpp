@@ -72,6 +72,7 @@
 #include "nde/step_size/pid_controller.hpp"
 #include "nde/integrate/save_at.hpp"
 #include "nde/integrate/solution.hpp"
+#include "nde/integrate/events.hpp"
 #include "nde/integrate/solve.hpp"
 #include "nde/testing/convergence.hpp"
 

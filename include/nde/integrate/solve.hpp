@@ -175,6 +175,25 @@ step_decision<T> adapt_step(const Controller& controller, ControllerState& cs, T
   return controller.adapt(cs, t0, t1, y0, y1, r.error, step_status, error_order);
 }
 
+/// What a step watcher (`Recorder::watches_steps`, e.g. the event locator of
+/// `integrate/events.hpp`) answers for each accepted step: go on, stop the solve at `time`
+/// (inside the step; the state there comes from the dense output), or fail with a status.
+template <time_scalar T>
+struct watch_result {
+  bool stop = false;                          ///< End the solve at `time`.
+  T time{};                                   ///< Where to stop, in (t0, t1] of the step.
+  nde::status status = nde::status::success;  ///< A failure ends the solve with `message`.
+  std::string message;                        ///< Why it failed.
+};
+
+/// True for a recorder that watches every accepted step with its dense output and may stop the
+/// solve there (`static constexpr bool watches_steps = true;` and `watch(t0, t1, y0, y1, dense,
+/// terms)` returning a `watch_result`).
+template <class Recorder>
+inline constexpr bool watches_steps_v = requires {
+  requires Recorder::watches_steps;
+};
+
 /// Watches nothing (a solve in inference mode).
 struct null_recorder {
   template <class... A>
@@ -348,6 +367,33 @@ class integrator {
     return code;
   }
 
+  // A watcher stopped the solve at t_stop inside the accepted step [t, t_next]: the outputs up
+  // to t_stop and the final state come from the step's dense output (already computed). The
+  // step is not appended to `dense` (it would reach past the stop).
+  nde::status stop_inside(solution_type& out, const solve_options& options, T t, T t_next, T t_stop,
+                          T direction, std::size_t next_save, std::string& note) {
+    using scalar = scalar_of_t<State>;
+    const auto& save = options.save_at;
+    auto at = [&](T time, State& value) {
+      if (time == t_next) {
+        value = m_y_next;
+      } else {
+        detail::evaluate_polynomial(m_dense, static_cast<std::size_t>(dense_terms),
+                                    static_cast<scalar>((time - t) / (t_next - t)), value);
+      }
+    };
+    for (; next_save < save.ts.size(); ++next_save) {
+      const T ts = static_cast<T>(save.ts[next_save]);
+      if (detail::before(t_stop, ts, direction)) break;
+      at(ts, output_slot(out, ts));
+    }
+    at(t_stop, m_y);
+    if (save.t1 || save.steps) output_slot(out, t_stop) = m_y;
+    if (options.record_steps) out.step_times.push_back(t_stop);
+    out.message = std::move(note);
+    return nde::status::success;
+  }
+
   State& output_slot(solution_type& out, T t) {
     if (m_outputs < out.ys.size()) {
       out.ts[m_outputs] = t;
@@ -461,7 +507,8 @@ class integrator {
                              Stepper::error_order);
       const bool pending = next_save < save.ts.size() &&
                            detail::before(static_cast<T>(save.ts[next_save]), t_next, direction);
-      const bool need_dense = options.dense || pending;
+      constexpr bool watching = detail::watches_steps_v<Recorder>;
+      const bool need_dense = options.dense || pending || watching;
       // An output exactly at the step end is the dense output at θ = 1, whose rate (read by
       // forward sensitivities for dL/dts) is f(t1, y1): a method without FSAL needs it then too.
       const bool output_at_end =
@@ -495,6 +542,15 @@ class integrator {
         }
       }
       if (need_dense) m_stepper.dense_coefficients(t, t_next, m_y, m_y_next, m_workspace, m_dense);
+      if constexpr (watching) {
+        const auto w = recorder.watch(t, t_next, static_cast<const State&>(m_y),
+                                      static_cast<const State&>(m_y_next), m_dense,
+                                      static_cast<std::size_t>(dense_terms));
+        if (w.status != nde::status::success) return fail_with_note(w.status, w.message);
+        if (w.stop) {
+          return stop_inside(out, options, t, t_next, w.time, direction, next_save, note);
+        }
+      }
       for (; next_save < save.ts.size(); ++next_save) {
         const T ts = static_cast<T>(save.ts[next_save]);
         if (detail::before(t_next, ts, direction)) break;
